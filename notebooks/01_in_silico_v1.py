@@ -1,0 +1,370 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: notebooks///py:percent,notebooks/ipynb///ipynb
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # An in-silico mouse V1
+#
+# **Question.** Every model in this book is judged by how well it predicts the
+# responses of neurons in mouse primary visual cortex (V1). On real recordings we
+# can only compare models with each other and with the noise ceiling; we never
+# know what the neurons actually compute. What would we learn if we did?
+#
+# This chapter builds the dataset that answers that: an *in-silico mouse V1*
+# whose neurons we wrote ourselves, recorded the way the Sensorium 2022
+# experiments were recorded {cite:p}`willeke2022sensorium`. It is the data every
+# later chapter uses by default, because the real datasets cannot be fetched on
+# the machines that build this book, and because it lets each analysis be checked
+# against ground truth, which none of the original papers
+# {cite:p}`sinz2018stimulus,lurz2021generalization,xu2023multimodal,shi2022mousenet`
+# could do.
+#
+# What is simulated, and why:
+#
+# | part | how | why it matters for the models |
+# |---|---|---|
+# | stimuli | crops of photographs, dead-leaves images, 1/f noise; 36×64 px, 1.5°/px | natural statistics, as in the Sensorium image sets |
+# | features | Gabor quadrature filters (8 orientations × 3 spatial frequencies) → simple, complex and *corner* units, with divisive normalisation and surround suppression | the nonlinear computations a CNN core has to learn; corner units are AND-like and escape every linear-nonlinear model |
+# | neurons | cortical positions in a 630 µm field of view; a smooth retinotopic map with scatter; each neuron pools one to three features around its receptive field (RF) centre, then a rectifying nonlinearity | what the readout has to find: an RF position (retinotopy) and feature weights |
+# | behaviour | running bouts, pupil dilation and its derivative, a latent brain state, all multiplying the gain; eye position shifting every RF | what the shifter and the modulator have to recover |
+# | noise | compound Poisson–gamma "calcium events" | non-negative, heavy-tailed responses with many zeros, like deconvolved calcium activity |
+#
+# Everything is deterministic given the simulator's configuration and seed.
+
+# %% tags=["parameters"]
+profile = "auto"
+seed = 2018
+device = "auto"
+data = None
+results_dir = None
+
+# %%
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+import xarray as xr
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+import v1lib.data
+from v1lib import plots, profiles
+from v1lib.sim import calibration, insilico
+
+plots.setup()
+prof = profiles.load(profile)
+dataset = data or prof["parameters"]["data"]
+scans = v1lib.data.load(dataset, results_dir=results_dir)
+rng = np.random.default_rng(seed)
+display(Markdown(f"Profile **{prof['name']}** ({prof['description']}); dataset **{dataset}**."))
+
+# %% [markdown]
+# ## The recordings
+#
+# Each scan is one animal: its own neurons, its own retinotopic map, its own
+# images. Test images are shown ten times each (interleaved with the rest), which
+# is what the oracle and the explainable variance need.
+
+# %%
+rows = []
+for name, ds in scans.items():
+    tiers = pd.Series(ds.tier.values).value_counts()
+    rows.append({"scan": name, "neurons": ds.sizes["neuron"], **tiers.to_dict(),
+                 "test images": len(np.unique(ds.image_id.values[ds.tier.values == "test"]))})
+pd.DataFrame(rows).set_index("scan")
+
+# %% [markdown]
+# ## Stimuli
+#
+# Natural images are crops of the photographs that ship with scikit-image
+# {cite:p}`vanderwalt2014scikit`, varied in scale, position and flip. Two
+# synthetic classes share their second-order statistics: dead-leaves images
+# (occluding discs with a scale-invariant size distribution,
+# {cite:t}`lee2001occlusion`) and Gaussian noise with a 1/f amplitude spectrum
+# {cite:p}`field1987relations`. All are greyscale, 36×64 pixels, like the
+# downsampled Sensorium images.
+
+# %%
+ds0 = next(iter(scans.values()))
+classes = ["natural", "dead_leaves", "pink_noise"]
+picks = [rng.choice(np.flatnonzero(ds0.image_class.values == c), 4, replace=False) for c in classes]
+idx = np.concatenate(picks)
+fig, _ = plots.image_grid(ds0.images.values[idx], [ds0.image_class.values[i].replace("_", " ")
+                                                   for i in idx], ncols=6)
+
+# %% [markdown]
+# The amplitude spectra of natural images fall off as about 1/f
+# {cite:p}`field1987relations`. The slope of log amplitude against log spatial
+# frequency, per image class:
+
+# %%
+slopes = []
+for c in classes:
+    sel = np.flatnonzero(ds0.image_class.values == c)[:200]
+    s = insilico.amplitude_spectrum_slope(ds0.images.values[sel].astype(float))
+    slopes.append({"class": c.replace("_", " "), "images": len(sel),
+                   "slope (mean)": s.mean(), "slope (SD)": s.std()})
+pd.DataFrame(slopes).set_index("class").round(2)
+
+# %% [markdown]
+# All three classes have spectra close to the natural −1 (a flat image has a
+# steeper slope, white noise a slope of 0), so the synthetic images are not a
+# different domain in their second-order statistics; they differ in higher-order
+# structure (edges, occlusions, objects).
+#
+# ## Retinotopy
+#
+# Neurons sit at cortical positions (µm). A smooth map with one rotation and a
+# gentle bend per animal, plus a scatter of a few degrees, places each RF centre
+# on the screen. This is the structure that the Gaussian readout's grid
+# predictor {cite:p}`lurz2021generalization` exploits.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+for ax, key, label in ((axes[0], "gt_rf_x", "RF azimuth (px)"), (axes[1], "gt_rf_y", "RF elevation (px)")):
+    sc = ax.scatter(ds0.cortical_x, ds0.cortical_y, c=ds0[key], s=6, cmap="viridis")
+    ax.set(xlabel="cortical x (µm)", ylabel="cortical y (µm)", aspect="equal",
+           title=f"{ds0.attrs['scan']}: {label.split(' (')[0]}")
+    fig.colorbar(sc, ax=ax, label=label, shrink=0.8)
+for name, ds in scans.items():
+    axes[2].scatter(ds.gt_rf_x, ds.gt_rf_y, s=3, alpha=0.5, label=name)
+h, w = ds0.sizes["y"], ds0.sizes["x"]
+axes[2].set(xlim=(0, w - 1), ylim=(h - 1, 0), aspect="equal", xlabel="screen x (px)",
+            ylabel="screen y (px)", title="RF centres, all animals")
+axes[2].legend(fontsize=7, markerscale=3, loc="lower right");
+
+# %% [markdown]
+# How smooth is the map? A linear function of cortical position explains most of
+# the variance of the RF centres; what remains is the bend and the scatter.
+
+# %%
+def linear_r2(ds, key):
+    X = np.c_[ds.cortical_x, ds.cortical_y, np.ones(ds.sizes["neuron"])]
+    y = ds[key].values
+    res = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    return 1 - res.var() / y.var()
+
+pd.DataFrame([{"scan": n, "R² azimuth": linear_r2(ds, "gt_rf_x"),
+               "R² elevation": linear_r2(ds, "gt_rf_y")} for n, ds in scans.items()]
+             ).set_index("scan").round(3)
+
+# %% [markdown]
+# ## Ground-truth tuning
+#
+# Because the neurons are known, we can show them gratings, something the
+# recorded animals of the static-image experiments never saw. Orientation
+# tuning curves of example neurons of each type, at their preferred spatial
+# frequency, averaged over the grating's phase (solid) and at the best and worst
+# phase (shaded):
+
+# %%
+pops = insilico.populations_of(scans)
+pop = pops[ds0.attrs["scan"]]
+responsive = np.flatnonzero(pop.responsive)
+examples = [rng.choice(responsive[pop.feature_type[responsive] == t]) for t in ("simple", "complex", "corner")]
+tun = insilico.orientation_tuning(pop, examples)
+fig, axes = plt.subplots(1, 3, figsize=(11, 3), sharex=True)
+for ax, n in zip(axes, examples):
+    t = tun.sel(neuron=n)
+    ax.plot(t.orientation, t.mean("phase"), color=plots.PALETTE[pop.feature_type[n]])
+    ax.fill_between(t.orientation, t.min("phase"), t.max("phase"), alpha=0.25,
+                    color=plots.PALETTE[pop.feature_type[n]])
+    ax.axvline(pop.orientation[n], ls=":", color="k", lw=1)
+    ax.set(title=f"{pop.feature_type[n]} neuron {n}", xlabel="grating orientation (deg)",
+           ylabel="rate (a.u.)", xticks=[0, 45, 90, 135])
+
+# %% [markdown]
+# The dotted line marks the true preferred orientation of the neuron's primary
+# feature. Simple cells are strongly modulated by phase (wide band), complex
+# cells are not (narrow band). The same measurement over many neurons, against
+# the truth:
+
+# %%
+sample = rng.choice(responsive, size=min(300, len(responsive)), replace=False)
+summ = insilico.tuning_summary(insilico.orientation_tuning(pop, sample))
+err = np.abs((summ.preferred_orientation.values - pop.orientation[sample] + 90) % 180 - 90)
+types = pop.feature_type[sample]
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+axes[0].scatter(pop.orientation[sample], summ.preferred_orientation, s=8,
+                c=[plots.PALETTE[t] for t in types])
+axes[0].set(xlabel="true preferred orientation (deg)", ylabel="measured (deg)", title="preferred orientation")
+for t in ("simple", "complex", "corner"):
+    m = types == t
+    axes[1].hist(summ.osi.values[m], bins=20, range=(0, 1), alpha=0.6, label=t, color=plots.PALETTE[t])
+    axes[2].hist(summ.phase_modulation.values[m], bins=20, range=(0, 1), alpha=0.6, label=t,
+                 color=plots.PALETTE[t])
+axes[1].set(xlabel="orientation selectivity index", ylabel="neurons", title="selectivity")
+axes[2].set(xlabel="phase modulation (max−min)/(max+min)", ylabel="neurons", title="simple vs complex")
+axes[2].legend(fontsize=8)
+glue("median_ori_error", float(np.median(err)), display=False)
+glue("pm_simple", float(np.median(summ.phase_modulation.values[types == "simple"])), display=False)
+glue("pm_complex", float(np.median(summ.phase_modulation.values[types == "complex"])), display=False)
+
+# %% [markdown]
+# The grating measurement recovers the true preferred orientation with a median
+# error of {glue:text}`median_ori_error:.1f`°; the median phase modulation is
+# {glue:text}`pm_simple:.2f` for simple and {glue:text}`pm_complex:.2f` for
+# complex cells. These are the checks that the in-silico tuning experiments of
+# later chapters (on *trained models*) will be held to.
+#
+# Corner units respond to the conjunction of two orthogonal orientations. A plaid
+# (the preferred grating plus the orthogonal one) drives them far more than
+# either component, the opposite of the cross-orientation suppression that
+# divisive normalisation gives simple and complex cells:
+
+# %%
+plaid = insilico.plaid_test(pop, sample)
+ratio = plaid.plaid / (plaid.preferred + 1e-9)
+fig, ax = plt.subplots(figsize=(5, 3))
+for t in ("simple", "complex", "corner"):
+    ax.hist(np.log2(ratio.values[types == t]), bins=30, range=(-3, 5), alpha=0.6,
+            label=t, color=plots.PALETTE[t])
+ax.axvline(0, color="k", lw=1)
+ax.set(xlabel="log2(plaid / preferred grating)", ylabel="neurons", title="plaid test")
+ax.legend(fontsize=8);
+
+# %% [markdown]
+# ## Behaviour and eye position
+#
+# The mouse runs in bouts; the pupil dilates with running and drifts with
+# arousal {cite:p}`niell2010modulation,reimer2014pupil`; a latent brain state
+# adds gain fluctuations that no recorded variable captures; the eye wanders,
+# shifting every RF on the screen by the same amount.
+
+# %%
+b = ds0.behavior
+order = np.argsort(ds0.trial.values)[:800]
+fig, axes = plt.subplots(4, 1, figsize=(10, 6), sharex=True)
+axes[0].plot(b.sel(behavior_var="running")[order], lw=0.8)
+axes[0].set_ylabel("running\n(cm/s)")
+axes[1].plot(b.sel(behavior_var="pupil")[order], lw=0.8, color="C1")
+axes[1].set_ylabel("pupil\n(camera px)")
+axes[2].plot(ds0.gt_eye_shift.sel(eye_axis="x")[order], lw=0.8, label="x")
+axes[2].plot(ds0.gt_eye_shift.sel(eye_axis="y")[order], lw=0.8, label="y")
+axes[2].set_ylabel("RF shift\n(px)")
+axes[2].legend(fontsize=7, ncol=2, loc="upper right")
+axes[3].plot(ds0.gt_state[order], lw=0.8, color="C3")
+axes[3].set(ylabel="latent state\n(SD)", xlabel="trial (presentation order)");
+
+# %% [markdown]
+# Each neuron's log-gain is a weighted sum of the z-scored behaviour and the
+# latent state. The weights are stored with the data (`gt_behavior_weights`),
+# so a model's modulator can be checked against them:
+
+# %%
+wts = ds0.gt_behavior_weights.to_pandas()
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.boxplot([wts[c] for c in wts.columns], tick_labels=list(wts.columns))
+ax.axhline(0, color="k", lw=0.8)
+ax.set(ylabel="log-gain per SD", title="ground-truth behaviour weights");
+
+# %% [markdown]
+# ## Responses
+#
+# Deconvolved calcium activity is non-negative, heavy-tailed and zero on most
+# trials. The simulated responses are drawn from a compound Poisson–gamma
+# distribution: a Poisson number of "events", each of gamma-distributed size.
+# Its variance grows with the mean, as for real neurons.
+
+# %%
+test = ds0.where(ds0.tier == "test", drop=True)
+resp = ds0.responses.values
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+pos = resp[resp > 0]
+axes[0].hist(pos, bins=np.geomspace(pos.min(), pos.max(), 60), color="C0")
+axes[0].set(xscale="log", yscale="log", xlabel="response (a.u., non-zero trials)", ylabel="trials",
+            title=f"{(resp == 0).mean():.0%} of responses are exactly zero")
+groups = [np.flatnonzero(test.image_id.values == i) for i in np.unique(test.image_id.values)]
+means = np.stack([test.responses.values[g].mean(0) for g in groups]).ravel()
+vars_ = np.stack([test.responses.values[g].var(0, ddof=1) for g in groups]).ravel()
+keep = means > 0
+axes[1].scatter(means[keep], vars_[keep], s=2, alpha=0.2)
+axes[1].set(xscale="log", yscale="log", xlabel="mean over repeats (a.u.)",
+            ylabel="variance over repeats", title="test images: mean vs variance");
+
+# %% [markdown]
+# ## Calibration against Sensorium 2022
+#
+# How reliable should the simulated neurons be? The best-documented anchor is
+# the Sensorium 2022 CNN trained on seven scans, scored on the test tier of scan
+# 21067-10-18 {cite:p}`willeke2022sensorium`: single-trial correlation 0.286,
+# correlation to average 0.542, FEVE 0.452. If that model explains a fraction
+# FEVE of the explainable variance, correlations shrink by about its square
+# root, which *implies* the ceiling a perfect image-computable model would reach
+# on those data. We tuned the simulator's noise so that the ground-truth rate,
+# used as a model, reaches that ceiling.
+
+# %%
+rel = xr.concat([calibration.neuron_reliability(ds) for ds in scans.values()], dim="neuron")
+ours = calibration.summary(rel)
+implied = calibration.implied_ceiling()
+ref = calibration.SENSORIUM_2022_CNN
+table = pd.DataFrame({
+    "Sensorium 2022 CNN (reported)": [ref["single_trial_corr"], ref["corr_to_avg"], ref["feve"]],
+    "implied image-computable ceiling": [implied["single_trial_corr"], implied["corr_to_avg"], 1.0],
+    "in-silico ceiling (ground truth, image only)": [ours["image_ceiling_single_trial_corr"],
+                                                     ours["image_ceiling_corr_to_avg"],
+                                                     ours["image_ceiling_feve"]],
+}, index=["single-trial correlation", "correlation to average", "FEVE (FEV ≥ 0.15)"])
+table.round(3)
+
+# %% [markdown]
+# The image-only ceiling averages the ground-truth rate over each image's
+# repeats (an image-computable model cannot know the behaviour of a given
+# trial); its FEVE slightly above 1 is expected, because it is computed on the
+# same trials that define the explainable variance. A model that also sees
+# behaviour and eye position can go higher: the full ground-truth rate reaches
+# a mean single-trial correlation of {glue:text}`full_ceiling:.3f`.
+#
+# Per neuron, the oracle correlation and the fraction of explainable variance
+# (FEV) spread from unresponsive neurons, which any model must fail on, to highly
+# reliable ones. Sensorium drops neurons with FEV < 0.15 before computing FEVE.
+
+# %%
+glue("full_ceiling", ours["ceiling_single_trial_corr"], display=False)
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+axes[0].hist(rel.oracle_corr, bins=40, color="C0")
+axes[0].set(xlabel="oracle correlation (leave-one-out)", ylabel="neurons",
+            title=f"mean {ours['mean_oracle_corr']:.2f}")
+axes[1].hist(rel.fev, bins=40, color="C2")
+axes[1].axvline(calibration.FEV_THRESHOLD, color="k", ls="--", lw=1)
+axes[1].set(xlabel="fraction of explainable variance", ylabel="neurons",
+            title=f"{ours['fraction_fev_above_threshold']:.0%} with FEV ≥ 0.15")
+axes[2].scatter(rel.oracle_corr, rel.image_ceiling_single_trial_corr, s=3, alpha=0.4)
+lim = [0, float(max(rel.oracle_corr.max(), rel.image_ceiling_single_trial_corr.max()))]
+axes[2].plot(lim, lim, "k--", lw=0.8)
+axes[2].set(xlabel="oracle correlation", ylabel="ceiling correlation (ground truth)",
+            title="oracle vs true ceiling");
+
+# %% [markdown]
+# The leave-one-out oracle lies *below* the true single-trial ceiling for
+# almost every neuron: the oracle predicts each trial from the mean of only
+# nine other noisy repeats, so it underestimates what a perfect model can do, as
+# its documentation warns. This is the first thing the in-silico V1 shows that
+# real data cannot: *fraction of oracle* above 1 is possible, and the ground-truth
+# ceiling is the better yardstick. Later chapters report both.
+#
+# ## Using your own data
+#
+# Every chapter takes its data from the `data` parameter: a name from
+# `data_manifest.yaml`, or the path of a NetCDF file in the static schema (see
+# {doc}`../data_format`). The chapters that fit models run unchanged on your
+# recordings:
+#
+# ```bash
+# papermill notebooks/ipynb/NN_chapter.ipynb out.ipynb -p profile cpu -p data /path/to/my_scans.nc
+# ```
+#
+# This chapter is about the simulator itself: its tuning, behaviour-weight and
+# ceiling sections need the ground truth that only simulated data carry, and
+# stop with a clear error on recordings. Its stimulus, response and reliability
+# sections (oracle, FEV) apply to any data with repeated test images, through
+# `v1lib.sim.calibration.neuron_reliability`.

@@ -1,0 +1,67 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from v1lib.sim.static import StaticConfig, simulate_static
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+TINY = {
+    "n_animals": 2, "n_train": 60, "n_validation": 10, "n_test_images": 12, "test_repeats": 4,
+    "population": {"n_neurons": 60},
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads():
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> StaticConfig:
+    return StaticConfig.from_dict(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_scans(tiny_config):
+    return simulate_static(tiny_config, seed=3, show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def stats_scans():
+    """One animal with enough neurons and repeats for statistical checks."""
+    cfg = StaticConfig.from_dict({"n_animals": 1, "n_train": 150, "n_validation": 10,
+                                  "n_test_images": 60, "test_repeats": 8,
+                                  "population": {"n_neurons": 400}})
+    return cfg, simulate_static(cfg, seed=11, show_progress=False)
+
+
+@pytest.fixture
+def scan(tiny_scans):
+    return next(iter(tiny_scans.values())).copy(deep=True)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def copy_project(dst: Path, with_chapters: bool = True) -> Path:
+    """A copy of the project files the runner needs, in ``dst``."""
+    for name in ("data_manifest.yaml",):
+        shutil.copy(ROOT / name, dst / name)
+    shutil.copytree(ROOT / "profiles", dst / "profiles")
+    (dst / "notebooks").mkdir()
+    if with_chapters:
+        for p in (ROOT / "notebooks").glob("*.py"):
+            shutil.copy(p, dst / "notebooks" / p.name)
+    return dst
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)

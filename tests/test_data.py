@@ -1,0 +1,200 @@
+"""The static schema, NetCDF files of scans, the manifest and checksum-verified fetching."""
+
+import functools
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from v1lib.data import (ManifestError, SchemaError, load, load_scans, read_manifest, save_scans,
+                        validate_static)
+
+
+def _drop(ds, name):
+    return ds.drop_vars(name)
+
+
+VIOLATIONS = {
+    "missing responses": (lambda ds: ds.drop_vars("responses"), "missing variable 'responses'"),
+    "missing tier": (lambda ds: ds.drop_vars("tier"), "missing coordinate 'tier'"),
+    "transposed responses": (
+        lambda ds: ds.assign(responses=ds.responses.transpose("neuron", "trial")),
+        r"variable 'responses' has dims \('neuron', 'trial'\)"),
+    "NaN responses": (
+        lambda ds: ds.assign(responses=ds.responses.where(ds.trial != 3)),
+        "variable 'responses' holds 60 NaN"),
+    "NaN behaviour": (
+        lambda ds: ds.assign(behavior=ds.behavior.where(ds.trial != 0)),
+        "variable 'behavior' holds 3 NaN"),
+    "infinite pupil": (
+        lambda ds: ds.assign(pupil_center=ds.pupil_center.where(ds.trial != 1, np.inf)),
+        "variable 'pupil_center' holds 2 NaN or infinite"),
+    "negative responses": (lambda ds: ds.assign(responses=ds.responses - 1.0),
+                           "'responses' has negative values"),
+    "behaviour order": (
+        lambda ds: ds.assign_coords(behavior_var=["running", "pupil", "dpupil"]),
+        r"coordinate 'behavior_var' must be \['pupil', 'dpupil', 'running'\]"),
+    "eye axes": (lambda ds: ds.assign_coords(eye_axis=["h", "v"]), "coordinate 'eye_axis'"),
+    "unknown tier": (
+        lambda ds: ds.assign_coords(tier=("trial", np.where(ds.tier == "test", "holdout",
+                                                            ds.tier.values))),
+        r"unknown value\(s\) \['holdout'\]"),
+    "duplicate unit ids": (
+        lambda ds: ds.assign_coords(unit_id=("neuron", np.zeros(ds.sizes["neuron"], int))),
+        "'unit_id' has duplicate values"),
+    "text images": (lambda ds: ds.assign(images=ds.images.astype(str)),
+                    "variable 'images' must be numeric"),
+    "NaN cortical position": (
+        lambda ds: ds.assign_coords(cortical_x=ds.cortical_x.where(ds.unit_id != 0)),
+        "coordinate 'cortical_x' holds NaN"),
+}
+
+
+@pytest.mark.parametrize("case", list(VIOLATIONS))
+def test_each_schema_violation_has_a_clear_error(scan, case):
+    break_it, message = VIOLATIONS[case]
+    with pytest.raises(SchemaError, match=message) as err:
+        validate_static(break_it(scan), source="myfile.nc")
+    assert str(err.value).startswith("myfile.nc: ")
+
+
+def test_round_trip_keeps_everything(tmp_path, tiny_scans):
+    path = save_scans(tiny_scans, tmp_path / "scans.nc", attrs={"seed": 3})
+    back = load_scans(path)
+    assert list(back) == list(tiny_scans)
+    for name, ds in tiny_scans.items():
+        for var in ds.data_vars:
+            np.testing.assert_array_equal(back[name][var].values, ds[var].values)
+            assert back[name][var].dtype == ds[var].dtype, var
+        assert back[name].attrs["seed"] == 3
+
+
+def test_plain_single_scan_file_loads(tmp_path, scan):
+    scan.drop_attrs().to_netcdf(tmp_path / "one.nc", engine="h5netcdf")
+    scans = load_scans(tmp_path / "one.nc")
+    assert list(scans) == ["one"]
+
+
+def test_invalid_scan_in_file_is_named(tmp_path, scan):
+    bad = scan.assign(responses=scan.responses.where(scan.trial != 0))
+    save_scans({"mouse-a": bad}, tmp_path / "bad.nc")
+    with pytest.raises(SchemaError, match=r"bad.nc \(scan 'mouse-a'\): variable 'responses'"):
+        load_scans(tmp_path / "bad.nc")
+
+
+def test_malformed_files(tmp_path):
+    (tmp_path / "junk.nc").write_text("not a netcdf file")
+    with pytest.raises(ValueError, match="junk.nc: not a readable NetCDF file"):
+        load_scans(tmp_path / "junk.nc")
+    with pytest.raises(FileNotFoundError, match="missing.nc"):
+        load_scans(tmp_path / "missing.nc")
+
+
+def test_failed_write_leaves_nothing(tmp_path, scan):
+    bad = scan.copy()
+    bad.attrs["nested"] = {"a": 1}  # NetCDF cannot store a dict attribute
+    with pytest.raises(Exception):
+        save_scans({"x": bad}, tmp_path / "out.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- the manifest -------------------------------------------------------------------
+
+
+def test_repository_manifest_is_valid():
+    entries = read_manifest()
+    assert {"insilico-static", "insilico-static-smoke", "insilico-static-large"} <= set(entries)
+
+
+def _write_manifest(path: Path, datasets: dict) -> Path:
+    path.write_text(yaml.safe_dump({"version": 1, "datasets": datasets}))
+    return path
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"kind": "recorded"}, "'kind' must be 'simulated' or 'external'"),
+    ({"kind": "simulated", "generator": "static"}, r"missing key\(s\) \['seed'\]"),
+    ({"kind": "simulated", "generator": "movies", "seed": 1}, "unknown generator 'movies'"),
+    ({"kind": "simulated", "generator": "static", "seed": 1, "colour": 2}, "unknown key"),
+    ({"kind": "external", "source": "x", "licence": "CC", "format": "netcdf", "loader": "netcdf",
+      "files": [{"name": "a.nc", "url": "http://127.0.0.1/a.nc"}]}, "every file needs 'name', 'url' and 'sha256'"),
+    ({"kind": "external", "source": "x", "licence": "CC", "format": "zarr", "loader": "zarr",
+      "files": []}, "unknown loader 'zarr'"),
+])
+def test_malformed_manifest_entries(tmp_path, entry, message):
+    path = _write_manifest(tmp_path / "m.yaml", {"bad-entry": entry})
+    with pytest.raises(ManifestError, match=f"dataset 'bad-entry': {message}"):
+        read_manifest(path)
+
+
+def test_unknown_dataset_name(tmp_path):
+    path = _write_manifest(tmp_path / "m.yaml", {})
+    with pytest.raises(KeyError, match="unknown dataset 'nope'"):
+        load("nope", manifest=path, results_dir=tmp_path)
+
+
+def test_simulated_entry_is_made_once_and_cached(tmp_path):
+    entry = {"kind": "simulated", "generator": "static", "seed": 5,
+             "config": {"n_animals": 1, "n_train": 20, "n_validation": 5, "n_test_images": 4,
+                        "test_repeats": 2, "population": {"n_neurons": 10}}}
+    path = _write_manifest(tmp_path / "m.yaml", {"tiny": entry})
+    first = load("tiny", manifest=path, results_dir=tmp_path / "res", show_progress=False)
+    files = list((tmp_path / "res" / "data").glob("tiny-*.nc"))
+    assert len(files) == 1
+    mtime = files[0].stat().st_mtime_ns
+    second = load("tiny", manifest=path, results_dir=tmp_path / "res")
+    assert files[0].stat().st_mtime_ns == mtime  # not regenerated
+    ds = second["insilico-5-1"]
+    np.testing.assert_array_equal(first["insilico-5-1"].responses, ds.responses)
+    assert ds.attrs["config_hash"] and ds.attrs["seed"] == 5 and "git_commit" in ds.attrs
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving ``tmp_path/www``."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _external(url, sha):
+    return {"kind": "external", "description": "test data", "source": "the tests",
+            "url": url, "licence": "CC0-1.0", "format": "netcdf", "loader": "netcdf",
+            "files": [{"name": "scans.nc", "url": f"{url}/scans.nc", "sha256": sha}]}
+
+
+def test_external_dataset_fetched_and_verified(tmp_path, server, tiny_scans):
+    www, url = server
+    save_scans(tiny_scans, www / "scans.nc")
+    sha = hashlib.sha256((www / "scans.nc").read_bytes()).hexdigest()
+    path = _write_manifest(tmp_path / "m.yaml", {"remote": _external(url, sha)})
+    scans = load("remote", manifest=path, results_dir=tmp_path / "res")
+    assert list(scans) == list(tiny_scans)
+    assert (tmp_path / "res" / "downloads" / "remote" / "scans.nc").is_file()
+
+
+def test_checksum_mismatch_is_refused(tmp_path, server, tiny_scans):
+    www, url = server
+    save_scans(tiny_scans, www / "scans.nc")
+    path = _write_manifest(tmp_path / "m.yaml", {"remote": _external(url, "0" * 64)})
+    with pytest.raises(ValueError, match="dataset 'remote', file 'scans.nc': checksum mismatch"):
+        load("remote", manifest=path, results_dir=tmp_path / "res")
+    folder = tmp_path / "res" / "downloads" / "remote"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_missing_remote_file(tmp_path, server):
+    _, url = server
+    path = _write_manifest(tmp_path / "m.yaml", {"remote": _external(url, "0" * 64)})
+    with pytest.raises(OSError, match="dataset 'remote', file 'scans.nc': download from"):
+        load("remote", manifest=path, results_dir=tmp_path / "res")

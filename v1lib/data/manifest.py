@@ -1,0 +1,126 @@
+"""``data_manifest.yaml``: every dataset the book can use, and ``load(name)``.
+
+A *simulated* entry names a generator, its config and seed; the data are made
+on first use and cached by config hash. An *external* entry names its source,
+licence, files (URL and sha256), format and loader; files are fetched with
+pooch, verified against their checksum, and read by the loader.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from .. import paths
+from ..cache import config_hash
+from ..provenance import collect, netcdf_attrs
+from .netcdf import load_scans, save_scans
+
+SIMULATED_KEYS = {"kind", "description", "generator", "config", "seed"}
+EXTERNAL_KEYS = {"kind", "description", "source", "doi", "url", "licence", "files", "format",
+                 "loader", "citation"}
+
+
+class ManifestError(ValueError):
+    """The manifest is malformed or does not list a dataset."""
+
+
+def _generators():
+    from ..sim.static import StaticConfig, simulate_static
+
+    def static(config: dict, seed: int, show_progress: bool = True):
+        cfg = StaticConfig.from_dict(config, source="data_manifest.yaml")
+        return simulate_static(cfg, seed, show_progress), cfg
+
+    return {"static": static}
+
+
+def _loaders():
+    return {"netcdf": lambda files: {k: v for f in files for k, v in load_scans(f).items()}}
+
+
+def read_manifest(path=None) -> dict:
+    """Read and check the manifest; return ``{name: entry}``."""
+    path = Path(path) if path else paths.repo_root() / "data_manifest.yaml"
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), dict):
+        raise ManifestError(f"{path}: expected a top-level mapping 'datasets'")
+    for name, e in doc["datasets"].items():
+        where = f"{path.name}: dataset '{name}'"
+        if not isinstance(e, dict) or e.get("kind") not in ("simulated", "external"):
+            raise ManifestError(f"{where}: 'kind' must be 'simulated' or 'external'")
+        allowed = SIMULATED_KEYS if e["kind"] == "simulated" else EXTERNAL_KEYS
+        unknown = set(e) - allowed
+        if unknown:
+            raise ManifestError(f"{where}: unknown key(s) {sorted(unknown)}")
+        need = ({"generator", "seed"} if e["kind"] == "simulated"
+                else {"source", "licence", "files", "format", "loader"})
+        missing = need - set(e)
+        if missing:
+            raise ManifestError(f"{where}: missing key(s) {sorted(missing)}")
+        if e["kind"] == "simulated" and e["generator"] not in _generators():
+            raise ManifestError(f"{where}: unknown generator '{e['generator']}'; "
+                                f"known: {sorted(_generators())}")
+        if e["kind"] == "external":
+            if e["loader"] not in _loaders():
+                raise ManifestError(f"{where}: unknown loader '{e['loader']}'; "
+                                    f"known: {sorted(_loaders())}")
+            for f in e["files"]:
+                if not {"name", "url", "sha256"} <= set(f):
+                    raise ManifestError(f"{where}: every file needs 'name', 'url' and 'sha256'")
+    return doc["datasets"]
+
+
+def simulated_path(name: str, entry: dict, results_dir=None) -> Path:
+    key = config_hash({"generator": entry["generator"], "config": entry.get("config") or {},
+                       "seed": entry["seed"]})
+    return paths.results_dir(results_dir) / "data" / f"{name}-{key}.nc"
+
+
+def fetch(name: str, entry: dict, cache_dir) -> list[Path]:
+    """Download (once) and verify every file of an external dataset."""
+    import pooch
+
+    out = []
+    for f in entry["files"]:
+        try:
+            local = pooch.retrieve(f["url"], known_hash=f"sha256:{f['sha256']}",
+                                   fname=f["name"], path=Path(cache_dir) / name, progressbar=False)
+        except ValueError as err:  # pooch: hash mismatch (the download is discarded)
+            raise ValueError(f"dataset '{name}', file '{f['name']}': checksum mismatch; "
+                             f"the download from {f['url']} does not match the sha256 in "
+                             f"data_manifest.yaml ({err})") from None
+        except Exception as err:  # network and HTTP errors
+            raise OSError(f"dataset '{name}', file '{f['name']}': download from {f['url']} "
+                          f"failed ({type(err).__name__}: {err})") from None
+        out.append(Path(local))
+    return out
+
+
+def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
+         show_progress: bool = True):
+    """Load a dataset by manifest name, or a NetCDF file by path: ``{scan: Dataset}``."""
+    p = Path(str(name_or_path)).expanduser()
+    if p.suffix in (".nc", ".h5", ".netcdf") or p.is_file():
+        return load_scans(p)
+    entries = read_manifest(manifest)
+    if str(name_or_path) not in entries:
+        raise KeyError(f"unknown dataset '{name_or_path}': not a file and not in "
+                       f"data_manifest.yaml (known: {sorted(entries)})")
+    name = str(name_or_path)
+    entry = entries[name]
+    if entry["kind"] == "simulated":
+        path = simulated_path(name, entry, results_dir)
+        if not path.is_file():
+            scans, cfg = _generators()[entry["generator"]](entry.get("config") or {},
+                                                          int(entry["seed"]), show_progress)
+            prov = collect(config=cfg, seed=int(entry["seed"]))
+            save_scans(scans, path, attrs={"dataset": name, **netcdf_attrs(prov)})
+        return load_scans(path)
+    files = fetch(name, entry, paths.results_dir(results_dir) / "downloads")
+    return _loaders()[entry["loader"]](files)

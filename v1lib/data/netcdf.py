@@ -1,0 +1,70 @@
+"""NetCDF files of scans: one group per scan, written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..cache import atomic_path
+from .schema import validate_static
+
+ENGINE = "h5netcdf"
+
+
+def save_scans(scans: dict[str, xr.Dataset], path, attrs: dict | None = None) -> Path:
+    """Write ``{scan: Dataset}`` to ``path`` (one NetCDF group per scan).
+
+    The file appears only when complete: an interrupted write leaves nothing.
+    """
+    path = Path(path)
+    if not scans:
+        raise ValueError("no scans to write")
+    with atomic_path(path) as tmp:
+        root = xr.Dataset(attrs={**(attrs or {}), "scans": json.dumps(list(scans)),
+                                 "schema": "v1lib static"})
+        root.to_netcdf(tmp, mode="w", engine=ENGINE)
+        for name, ds in scans.items():
+            ds = ds.copy()
+            for k, v in list(ds.variables.items()):
+                if v.dtype == bool:  # NetCDF has no boolean type
+                    ds[k] = v.astype(np.int8)
+                    ds[k].attrs["dtype"] = "bool"
+            ds.to_netcdf(tmp, mode="a", group=f"scans/{name}", engine=ENGINE)
+    return path
+
+
+def load_scans(path, validate: bool = True) -> dict[str, xr.Dataset]:
+    """Read a file written by :func:`save_scans`, or a plain one-scan NetCDF file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such data file")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as root:
+            root_attrs = dict(root.attrs)
+            single = "responses" in root.variables
+            if single:
+                scans = {str(root.attrs.get("scan", path.stem)): root.load()}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable NetCDF file ({err})") from None
+    if not single:
+        if "scans" not in root_attrs:
+            raise ValueError(f"{path}: neither a scan (no 'responses') nor a file of scans "
+                             "(no 'scans' attribute)")
+        scans = {}
+        for name in json.loads(root_attrs["scans"]):
+            with xr.open_dataset(path, group=f"scans/{name}", engine=ENGINE) as g:
+                ds = g.load()
+            for k, v in list(ds.variables.items()):
+                if v.attrs.get("dtype") == "bool":
+                    ds[k] = v.astype(bool)
+                    ds[k].attrs.pop("dtype", None)
+            ds.attrs.update({k: v for k, v in root_attrs.items()
+                             if k not in ds.attrs and k != "scans"})
+            scans[name] = ds
+    if validate:
+        for name, ds in scans.items():
+            validate_static(ds, source=f"{path.name} (scan '{name}')")
+    return scans

@@ -1,0 +1,244 @@
+"""The ground-truth feature bank shared by every simulated animal.
+
+Images are filtered by quadrature pairs of Gabor filters over orientations and
+spatial frequencies (in the Fourier domain, on a zero-padded canvas). From the
+filter outputs come three kinds of features:
+
+* ``simple``: half-wave rectified linear response at one of four phases;
+* ``complex``: quadrature energy (phase invariant);
+* ``corner``: geometric mean of the energies at two orthogonal orientations, an
+  AND-like conjunction that no linear-nonlinear model explains.
+
+All features are divisively normalised by the local energy pooled over
+orientations (contrast normalisation) and by the broad same-orientation energy
+around the receptive field (surround suppression).
+
+Orientation is the angle of the preferred grating's stripes from horizontal,
+degrees in [0, 180). Spatial frequency is in cycles per degree of visual angle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FEATURE_TYPES = ("simple", "complex", "corner")
+SIMPLE_PHASES = (0.0, 90.0, 180.0, 270.0)
+
+
+@dataclass(frozen=True)
+class FeatureBankConfig:
+    n_orientations: int = 8
+    sf_cpd: tuple[float, ...] = (0.03, 0.06, 0.12)
+    envelope_periods: float = 0.45  # Gaussian envelope sigma in carrier periods
+    pool_sigma: float = 1.0  # normalisation pool, in envelope sigmas
+    surround_sigma: float = 3.0  # surround pool, in envelope sigmas
+    surround_weight: float = 0.6
+    pad: int = 16  # zero (mean-grey) padding around the screen, pixels
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature of the bank: its type and tuning."""
+
+    type: str
+    orientation: float  # degrees
+    sf: float  # cycles/degree
+    phase: float  # degrees (simple cells only, else nan)
+
+
+class FeatureBank:
+    """Computes all features of the bank for a batch of images and samples them.
+
+    ``features`` lists the bank; ``sample(images, index, x, y)`` returns the value
+    of feature ``index[n]`` at screen position ``(x, y)`` (pixels) for every image
+    and neuron, with bilinear interpolation.
+    """
+
+    def __init__(self, shape: tuple[int, int], deg_per_px: float,
+                 config: FeatureBankConfig = FeatureBankConfig()):
+        self.shape, self.deg_per_px, self.config = tuple(shape), float(deg_per_px), config
+        c = config
+        h, w = self.shape
+        self.canvas = (_fft_size(h + 2 * c.pad), _fft_size(w + 2 * c.pad))
+        self.orientations = np.arange(c.n_orientations) * 180.0 / c.n_orientations
+        feats = []
+        for s in c.sf_cpd:
+            for o in self.orientations:
+                for ph in SIMPLE_PHASES:
+                    feats.append(Feature("simple", float(o), float(s), ph))
+        for s in c.sf_cpd:
+            for o in self.orientations:
+                feats.append(Feature("complex", float(o), float(s), float("nan")))
+        for s in c.sf_cpd:
+            for o in self.orientations[: c.n_orientations // 2]:
+                feats.append(Feature("corner", float(o), float(s), float("nan")))
+        self.features = tuple(feats)
+        self.half_canvas = (_fft_size((h + 1) // 2 + c.pad), _fft_size((w + 1) // 2 + c.pad))
+        self._gabor, self._pool, _ = self._kernels(self.canvas, self.deg_per_px)
+        # the broad surround pool is computed at half resolution
+        _, _, self._surround = self._kernels(self.half_canvas, 2 * self.deg_per_px)
+        self._scale = torch.ones(len(c.sf_cpd))  # set by calibrate()
+        self.calibrate()
+
+    # -- construction -------------------------------------------------------
+    def _kernels(self, canvas, deg_per_px):
+        c = self.config
+        H, W = canvas
+        yy = np.fft.fftfreq(H, 1.0 / H)[:, None]  # signed pixel offsets, wrapped
+        xx = np.fft.fftfreq(W, 1.0 / W)[None, :]
+        yd, xd = yy * deg_per_px, xx * deg_per_px
+        gabor, pool, surround = [], [], []
+        for s in c.sf_cpd:
+            sigma = c.envelope_periods / s  # degrees
+            env = np.exp(-(xd**2 + yd**2) / (2 * sigma**2))
+            for o in np.deg2rad(self.orientations):
+                u = -xd * np.sin(o) + yd * np.cos(o)
+                g = env * np.exp(1j * 2 * np.pi * s * u)  # even + i odd
+                g = g - env * (g.sum() / env.sum())  # remove DC response
+                g = g / np.sqrt((np.abs(g) ** 2).sum())
+                gabor.append(g)
+            for k, factor in ((pool, c.pool_sigma), (surround, c.surround_sigma)):
+                sg = factor * sigma
+                gk = np.exp(-(xd**2 + yd**2) / (2 * sg**2))
+                k.append(gk / gk.sum())
+        gabor = torch.from_numpy(np.fft.fft2(np.stack(gabor))).to(torch.complex64)
+        rspec = lambda a: torch.from_numpy(np.fft.rfft2(np.stack(a))).to(torch.complex64)
+        return gabor, rspec(pool), rspec(surround)
+
+    def calibrate(self, n_images: int = 128, seed: int = 12345) -> None:
+        """Fix the semi-saturation constant of each scale from reference images."""
+        from .stimuli import mixed_images
+
+        rng = np.random.default_rng(seed)
+        imgs, _ = mixed_images(n_images, self.shape, {"natural": 0.6, "dead_leaves": 0.2,
+                                                      "pink_noise": 0.2}, rng)
+        energy = self._energy(torch.from_numpy(imgs))
+        S, O = len(self.config.sf_cpd), self.config.n_orientations
+        e = energy.view(len(imgs), S, O, *energy.shape[-2:])
+        self._scale = e.mean(dim=2).flatten(2).median(dim=2).values.median(dim=0).values
+
+    # -- computation ---------------------------------------------------------
+    def _filter(self, images: torch.Tensor) -> torch.Tensor:
+        """Complex Gabor responses (B, S*O, H, W): real = even, imag = odd."""
+        c, (h, w), (H, W) = self.config, self.shape, self.canvas
+        x = (images.float() - 127.5) / 127.5  # Weber contrast against mid grey
+        canvas = x.new_zeros(len(x), H, W)
+        canvas[:, c.pad : c.pad + h, c.pad : c.pad + w] = x
+        spec = torch.fft.fft2(canvas)[:, None] * self._gabor[None].to(x.device)
+        out = torch.fft.ifft2(spec)
+        return out[..., c.pad : c.pad + h, c.pad : c.pad + w]
+
+    def _blur(self, maps: torch.Tensor, kernels: torch.Tensor, canvas_shape, pad) -> torch.Tensor:
+        h, w = maps.shape[-2:]
+        H, W = canvas_shape
+        canvas = maps.new_zeros(*maps.shape[:-2], H, W)
+        canvas[..., pad : pad + h, pad : pad + w] = maps
+        out = torch.fft.irfft2(torch.fft.rfft2(canvas) * kernels.to(maps.device), s=(H, W))
+        return out[..., pad : pad + h, pad : pad + w]
+
+    def _energy(self, images: torch.Tensor) -> torch.Tensor:
+        z = self._filter(images)
+        return z.real**2 + z.imag**2
+
+    def components(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Even and odd filter outputs and the normalisation denominator.
+
+        Each has shape (B, S*O, H, W), channel ``s * O + o``.
+        """
+        c = self.config
+        S, O = len(c.sf_cpd), c.n_orientations
+        z = self._filter(images)
+        B, _, h, w = z.shape
+        energy = (z.real**2 + z.imag**2).view(B, S, O, h, w)
+        scale = self._scale.to(energy.device).view(1, S, 1, 1, 1)
+        pooled = self._blur(energy.mean(dim=2), self._pool, self.canvas, c.pad)
+        small = F.avg_pool2d(energy.view(B, S * O, h, w), 2, ceil_mode=True)
+        surround = self._blur(small.view(B, S, O, *small.shape[-2:]), self._surround[:, None],
+                              self.half_canvas, c.pad // 2)
+        surround = F.interpolate(surround.view(B, S * O, *small.shape[-2:]), size=(h, w),
+                                 mode="bilinear", align_corners=False).view(B, S, O, h, w)
+        denom = scale + pooled[:, :, None] + c.surround_weight * surround
+        return z.real, z.imag, denom.view(B, S * O, h, w)
+
+    def _codes(self, index: torch.Tensor):
+        """Channel, orthogonal channel, type code and phase of features ``index``."""
+        O = self.config.n_orientations
+        f = [self.features[i] for i in index.tolist()]
+        s_idx = [self.config.sf_cpd.index(x.sf) for x in f]
+        o_idx = [int(round(x.orientation / (180.0 / O))) % O for x in f]
+        chan = torch.tensor([s * O + o for s, o in zip(s_idx, o_idx)])
+        orth = torch.tensor([s * O + (o + O // 2) % O for s, o in zip(s_idx, o_idx)])
+        kind = torch.tensor([FEATURE_TYPES.index(x.type) for x in f])
+        phase = torch.tensor([np.deg2rad(x.phase) if x.type == "simple" else 0.0 for x in f],
+                             dtype=torch.float32)
+        return chan, orth, kind, phase
+
+    @staticmethod
+    def _nonlinear(kind, phase, zr, zi, d, zr2, zi2, d2) -> torch.Tensor:
+        simple = torch.relu(torch.cos(phase) * zr + torch.sin(phase) * zi) * torch.rsqrt(d)
+        amp = torch.sqrt((zr**2 + zi**2) / d)
+        amp2 = torch.sqrt((zr2**2 + zi2**2) / d2)
+        corner = torch.sqrt(amp * amp2)
+        return torch.where(kind == 0, simple, torch.where(kind == 1, amp, corner))
+
+    def maps(self, images: torch.Tensor, index) -> torch.Tensor:
+        """Features ``index`` as maps over the screen, shape (B, len(index), H, W)."""
+        index = torch.as_tensor(index).view(-1)
+        zr, zi, d = self.components(images)
+        chan, orth, kind, phase = self._codes(index)
+        v = lambda a: a.view(1, -1, 1, 1)
+        return self._nonlinear(v(kind), v(phase), zr[:, chan], zi[:, chan], d[:, chan],
+                               zr[:, orth], zi[:, orth], d[:, orth])
+
+    def sample(self, images: torch.Tensor, index: torch.Tensor, x: torch.Tensor,
+               y: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Feature ``index[n]`` at ``(x[q, n], y[q, n])`` (pixels) for each query q.
+
+        Query q reads image ``rows[q]`` (default: query q reads image q), so that
+        repeated presentations of one image at different eye positions share the
+        filtering. ``x``, ``y`` are (Q, N) or (N,); positions outside the screen
+        read the edge (clamped). Filter outputs and normalisation pools are
+        interpolated bilinearly, the nonlinearity is applied at the point.
+        Returns (Q, N).
+        """
+        return self.sample_from(self.components(images), index, x, y, rows)
+
+    def sample_from(self, components, index, x, y, rows=None) -> torch.Tensor:
+        """:meth:`sample` on precomputed :meth:`components` of the images."""
+        zr, zi, d = components
+        B, C, h, w = zr.shape
+        rows = torch.arange(B) if rows is None else rows
+        Q = len(rows)
+        rows = rows.to(zr.device)
+        chan, orth, kind, phase = self._codes(index)
+        chan, orth, kind, phase = (t.to(zr.device) for t in (chan, orth, kind, phase))
+        x = (x.expand(Q, -1) if x.dim() == 1 else x).clamp(0, w - 1)
+        y = (y.expand(Q, -1) if y.dim() == 1 else y).clamp(0, h - 1)
+        x0, y0 = x.floor().long().clamp(max=w - 2), y.floor().long().clamp(max=h - 2)
+        fx, fy = x - x0, y - y0
+        weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+        offsets = (y0 * w + x0, y0 * w + x0 + 1, (y0 + 1) * w + x0, (y0 + 1) * w + x0 + 1)
+
+        def interp(maps, channels):
+            flat = maps.reshape(B, C * h * w)[rows]
+            base = channels.view(1, -1) * (h * w)
+            return sum(wt * torch.gather(flat, 1, base + off) for wt, off in zip(weights, offsets))
+
+        return self._nonlinear(kind, phase, interp(zr, chan), interp(zi, chan), interp(d, chan),
+                               interp(zr, orth), interp(zi, orth), interp(d, orth))
+
+
+def _fft_size(n: int) -> int:
+    """Smallest size >= n whose prime factors are 2, 3 and 5."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1

@@ -1,0 +1,172 @@
+"""A simulated population of V1 neurons in one animal (one scan).
+
+Each neuron sits at a cortical position (µm). A smooth retinotopic map, with
+scatter, sends it to a receptive-field (RF) centre on the screen. The neuron
+pools one to three features of the shared :class:`~v1lib.sim.features.FeatureBank`
+around its RF centre, passes the sum through a rectifying output nonlinearity,
+and is gain-modulated by behaviour and a shared brain state. Responses are drawn
+from a compound Poisson-gamma distribution, which is non-negative, heavy tailed
+and exactly zero on many trials, like deconvolved calcium activity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .features import FEATURE_TYPES, FeatureBank
+
+BEHAVIOR_VARS = ("pupil", "dpupil", "running")
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    n_neurons: int = 1000
+    fov_um: float = 630.0  # side of the imaged square of cortex
+    depth_um: tuple[float, float] = (200.0, 400.0)  # layer 2/3
+    magnification_um_per_deg: float = 18.0  # cortical magnification
+    rf_scatter_deg: float = 3.0  # scatter of RF centres around the map
+    rf_centre_range_deg: tuple[float, float] = (12.0, 5.0)  # |azimuth|, |elevation| of map centre
+    type_fractions: tuple[float, float, float] = (0.35, 0.5, 0.15)  # simple, complex, corner
+    extra_feature_prob: float = 0.5  # chance of each of up to two extra pooled features
+    threshold: tuple[float, float] = (0.0, 1.5)  # output threshold, in SDs of the drive
+    amplitude_log_sd: float = 0.5  # lognormal spread of response amplitudes
+    noise_log_mean: float = 0.2  # log event size relative to the amplitude (calibrated)
+    noise_log_sd: float = 0.6
+    unresponsive_fraction: float = 0.12  # barely responsive neurons (tiny amplitude)
+    gamma_shape: float = 1.5  # shape of the event-amplitude gamma distribution
+    behavior_weight_mean: tuple[float, float, float] = (0.10, 0.0, 0.25)  # pupil, dpupil, running
+    behavior_weight_sd: tuple[float, float, float] = (0.10, 0.05, 0.15)
+    state_loading: tuple[float, float] = (0.25, 0.10)  # mean, sd of brain-state loading
+
+
+class Population:
+    """Ground truth of one animal's neurons; ``rate`` and ``respond`` evaluate it."""
+
+    def __init__(self, config: PopulationConfig, bank: FeatureBank, rng: np.random.Generator):
+        self.config, self.bank = config, bank
+        c, n = config, config.n_neurons
+        h, w = bank.shape
+        dpp = bank.deg_per_px
+
+        # cortical positions (µm) and retinotopic map cortex -> visual field (deg)
+        self.cortex = np.stack([rng.uniform(0, c.fov_um, n), rng.uniform(0, c.fov_um, n),
+                                rng.uniform(*c.depth_um, n)], axis=1)
+        centre = np.array([rng.uniform(-1, 1) * c.rf_centre_range_deg[0],
+                           rng.uniform(-1, 1) * c.rf_centre_range_deg[1]])
+        angle = rng.uniform(0, 2 * np.pi)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        if rng.random() < 0.5:  # the imaging window may be mirrored relative to the map
+            rot = rot @ np.diag([1.0, -1.0])
+        rel = (self.cortex[:, :2] - c.fov_um / 2) / c.magnification_um_per_deg
+        warp = 0.08 * rel[:, [1, 0]] * rel / (c.fov_um / c.magnification_um_per_deg)  # smooth bend
+        self.map_params = {"centre_deg": centre.tolist(), "angle_rad": float(angle),
+                           "mirrored": bool(np.linalg.det(rot) < 0)}
+        field = centre + (rel + warp) @ rot.T + rng.normal(0, c.rf_scatter_deg, (n, 2))
+        # visual field (azimuth right, elevation up) -> screen pixels (x right, y down)
+        self.rf_x = np.clip((w - 1) / 2 + field[:, 0] / dpp, 2, w - 3)
+        self.rf_y = np.clip((h - 1) / 2 - field[:, 1] / dpp, 2, h - 3)
+
+        # pooled features: a primary feature and up to two extras near the RF centre
+        feats = bank.features
+        by_type = {t: [i for i, f in enumerate(feats) if f.type == t] for t in FEATURE_TYPES}
+        types = rng.choice(len(FEATURE_TYPES), n, p=np.array(c.type_fractions) / sum(c.type_fractions))
+        self.primary = np.array([rng.choice(by_type[FEATURE_TYPES[t]]) for t in types])
+        n_pool = 3
+        self.pool_index = np.zeros((n, n_pool), dtype=np.int64)
+        self.pool_weight = np.zeros((n, n_pool), dtype=np.float32)
+        self.pool_dx = np.zeros((n, n_pool), dtype=np.float32)
+        self.pool_dy = np.zeros((n, n_pool), dtype=np.float32)
+        self.pool_index[:, 0], self.pool_weight[:, 0] = self.primary, 1.0
+        # candidates for extra features: same type and scale, neighbouring orientation
+        cands = [[k for k, f in enumerate(feats) if f.type == f0.type and f.sf == f0.sf
+                  and _ori_dist(f.orientation, f0.orientation) <= 22.5 + 1e-6] for f0 in feats]
+        for i in range(n):
+            for j in (1, 2):
+                if rng.random() < c.extra_feature_prob:
+                    self.pool_index[i, j] = rng.choice(cands[self.primary[i]])
+                    self.pool_weight[i, j] = rng.uniform(0.2, 0.6)
+                    self.pool_dx[i, j], self.pool_dy[i, j] = rng.normal(0, 1.0, 2)
+                else:
+                    self.pool_index[i, j] = self.primary[i]
+        self.feature_type = np.array([feats[k].type for k in self.primary])
+        self.orientation = np.array([feats[k].orientation for k in self.primary])
+        self.sf = np.array([feats[k].sf for k in self.primary])
+        self.phase = np.array([feats[k].phase for k in self.primary])
+
+        # output nonlinearity and noise
+        self.threshold = rng.uniform(*c.threshold, n).astype(np.float32)
+        scale = np.exp(rng.normal(0, c.amplitude_log_sd, n)).astype(np.float32)
+        self.responsive = rng.random(n) >= c.unresponsive_fraction
+        self.amplitude = np.where(self.responsive, scale, 0.05 * scale).astype(np.float32)
+        self.baseline = (0.03 * scale).astype(np.float32)
+        # mean size of one calcium event: sets the noise level relative to the signal
+        self.event_size = (scale * np.exp(rng.normal(c.noise_log_mean, c.noise_log_sd, n))
+                           ).astype(np.float32)
+        # behaviour and brain-state gain weights (log-gain per SD of each variable)
+        self.behavior_weights = rng.normal(c.behavior_weight_mean, c.behavior_weight_sd,
+                                           (n, len(BEHAVIOR_VARS))).astype(np.float32)
+        self.state_loading = rng.normal(*c.state_loading, n).astype(np.float32)
+        self._drive_mean = np.zeros(n, dtype=np.float32)
+        self._drive_std = np.ones(n, dtype=np.float32)
+        self._calibrate_drive()
+
+    # -- evaluation ------------------------------------------------------------
+    def drive(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None) -> torch.Tensor:
+        """Standardised feature drive (Q, N) for images seen with an RF shift (pixels)."""
+        Q = len(images) if rows is None else len(rows)
+        sx = torch.zeros(Q, 1) if shift_x is None else torch.as_tensor(shift_x, dtype=torch.float32).view(-1, 1)
+        sy = torch.zeros(Q, 1) if shift_y is None else torch.as_tensor(shift_y, dtype=torch.float32).view(-1, 1)
+        comps = self.bank.components(images)
+        total = 0.0
+        for j in range(self.pool_index.shape[1]):
+            x = torch.from_numpy((self.rf_x + self.pool_dx[:, j]).astype(np.float32))[None] + sx
+            y = torch.from_numpy((self.rf_y + self.pool_dy[:, j]).astype(np.float32))[None] + sy
+            f = self.bank.sample_from(comps, torch.from_numpy(self.pool_index[:, j]), x, y, rows)
+            total = total + torch.from_numpy(self.pool_weight[:, j])[None] * f
+        return (total - torch.from_numpy(self._drive_mean)) / torch.from_numpy(self._drive_std)
+
+    def stimulus_rate(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None) -> torch.Tensor:
+        """Noise-free response at unit gain, (Q, N)."""
+        z = self.drive(images, shift_x, shift_y, rows)
+        thr = torch.from_numpy(self.threshold)
+        beta = 3.0
+        out = torch.nn.functional.softplus(beta * (z - thr)) / beta
+        return torch.from_numpy(self.baseline) + torch.from_numpy(self.amplitude) * out
+
+    def gain(self, behavior_z: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """Multiplicative gain (T, N) from z-scored behaviour (T, 3) and brain state (T,)."""
+        log_g = behavior_z @ self.behavior_weights.T + state[:, None] * self.state_loading[None]
+        return np.exp(np.clip(log_g, -2.5, 2.5)).astype(np.float32)
+
+    def sample_responses(self, rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Compound Poisson-gamma responses with mean ``rate`` (T, N)."""
+        k = self.config.gamma_shape
+        size = self.event_size[None]
+        lam = rate / size
+        counts = rng.poisson(lam)
+        # sum of `counts` gamma(k, size/k) events = gamma(k * counts, size/k)
+        out = np.zeros_like(rate, dtype=np.float32)
+        nz = counts > 0
+        scale = np.broadcast_to(size / k, rate.shape)[nz]
+        out[nz] = rng.gamma(k * counts[nz], scale)
+        return out
+
+    # -- helpers -----------------------------------------------------------------
+    def _calibrate_drive(self, n_images: int = 256, seed: int = 777) -> None:
+        from .stimuli import mixed_images
+
+        imgs, _ = mixed_images(n_images, self.bank.shape,
+                               {"natural": 0.7, "dead_leaves": 0.15, "pink_noise": 0.15},
+                               np.random.default_rng(seed))
+        d = torch.cat([self.drive(torch.from_numpy(imgs[i : i + 64]))
+                       for i in range(0, n_images, 64)])
+        self._drive_mean = d.mean(0).numpy().astype(np.float32)
+        self._drive_std = (d.std(0).numpy() + 1e-6).astype(np.float32)
+
+
+def _ori_dist(a: float, b: float) -> float:
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)

@@ -1,0 +1,225 @@
+"""The static-image experiment on the in-silico V1: several animals (scans),
+each shown its own natural and synthetic images in the train / validation /
+test tiers, with behaviour, eye movements and ground truth recorded.
+
+``simulate_static(config, seed)`` returns one :class:`xarray.Dataset` per scan in
+the static schema (:mod:`v1lib.data.schema`), with the ground truth in ``gt_*``
+variables. The result depends only on ``(config, seed)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..cache import canonical_json
+from ..progress import progress
+from .behavior import simulate_behavior
+from .features import FeatureBank, FeatureBankConfig
+from .population import BEHAVIOR_VARS, Population, PopulationConfig
+from .stimuli import mixed_images
+
+EYE_AXES = ("x", "y")
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    n_animals: int = 3
+    n_train: int = 2500
+    n_validation: int = 300
+    n_test_images: int = 100
+    test_repeats: int = 10
+    height: int = 36
+    width: int = 64
+    deg_per_px: float = 1.5  # the 64 px screen spans 96 degrees of azimuth
+    eye_deg_per_camera_px: float = 0.6  # gaze change per pixel of pupil-centre motion
+    image_mix: dict = field(default_factory=lambda: {"natural": 0.6, "dead_leaves": 0.2,
+                                                     "pink_noise": 0.2})
+    population: PopulationConfig = PopulationConfig()
+    features: FeatureBankConfig = FeatureBankConfig()
+
+    @classmethod
+    def from_dict(cls, d: dict | None, source: str = "config") -> "StaticConfig":
+        """Build from nested plain values; unknown keys raise a clear error."""
+        d = dict(d or {})
+        sub = {"population": PopulationConfig, "features": FeatureBankConfig}
+        kwargs = {}
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key, value in d.items():
+            if key not in names:
+                raise ValueError(f"{source}: unknown option '{key}' for the static simulator; "
+                                 f"known options: {sorted(names)}")
+            if key in sub:
+                known = {f.name for f in dataclasses.fields(sub[key])}
+                bad = set(value or {}) - known
+                if bad:
+                    raise ValueError(f"{source}: unknown option(s) {sorted(bad)} in '{key}'; "
+                                     f"known options: {sorted(known)}")
+                kwargs[key] = sub[key](**{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in (value or {}).items()})
+            else:
+                kwargs[key] = value
+        cfg = cls(**kwargs)
+        cfg.check(source)
+        return cfg
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def check(self, source: str = "config") -> None:
+        for name in ("n_animals", "n_train", "n_validation", "n_test_images", "height", "width"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{source}: '{name}' must be a positive integer")
+        if self.test_repeats < 2:
+            raise ValueError(f"{source}: 'test_repeats' must be at least 2 (oracle needs repeats)")
+        if self.population.n_neurons < 1:
+            raise ValueError(f"{source}: 'population.n_neurons' must be a positive integer")
+
+
+def feature_bank(config: StaticConfig) -> FeatureBank:
+    return FeatureBank((config.height, config.width), config.deg_per_px, config.features)
+
+
+def animals(config: StaticConfig, seed: int) -> list[Population]:
+    """The simulated animals' populations (ground truth), deterministic in the seed."""
+    bank = feature_bank(config)
+    streams = np.random.SeedSequence(seed).spawn(config.n_animals)
+    return [Population(config.population, bank, np.random.default_rng(s.spawn(1)[0]))
+            for s in streams]
+
+
+def scan_names(config: StaticConfig, seed: int) -> list[str]:
+    return [f"insilico-{seed}-{a + 1}" for a in range(config.n_animals)]
+
+
+def gaze_map(rng: np.random.Generator, config: StaticConfig) -> np.ndarray:
+    """2x2 map from pupil-centre offset (camera px) to RF shift on the screen (px)."""
+    angle = rng.normal(0, 0.2)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    # camera y grows downwards like screen y: a positive map up to a small rotation
+    return (config.eye_deg_per_camera_px / config.deg_per_px) * rot
+
+
+def simulate_static(config: StaticConfig, seed: int, show_progress: bool = True) -> dict[str, xr.Dataset]:
+    """Simulate every scan of the static experiment. Returns ``{scan: Dataset}``."""
+    torch.manual_seed(seed)
+    pops = animals(config, seed)
+    names = scan_names(config, seed)
+    streams = np.random.SeedSequence([seed, 1]).spawn(config.n_animals)
+    out = {}
+    for a, (pop, name, stream) in enumerate(zip(pops, names, streams)):
+        rng = np.random.default_rng(stream)
+        ds = _simulate_scan(config, pop, name, rng, show_progress)
+        # enough to rebuild the ground-truth populations (v1lib.sim.insilico)
+        ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed))
+        out[name] = ds
+    return out
+
+
+def _simulate_scan(config: StaticConfig, pop: Population, name: str,
+                   rng: np.random.Generator, show_progress: bool) -> xr.Dataset:
+    c = config
+    n_img = c.n_train + c.n_validation + c.n_test_images
+    images, kinds = mixed_images(n_img, (c.height, c.width), c.image_mix, rng)
+    images = np.round(images).astype(np.uint8)
+    tier_of_image = np.array(["train"] * c.n_train + ["validation"] * c.n_validation
+                             + ["test"] * c.n_test_images)
+    # trials in presentation order: test images are repeated and interleaved
+    trial_image = np.concatenate([np.arange(c.n_train + c.n_validation),
+                                  np.repeat(np.arange(c.n_train + c.n_validation, n_img),
+                                            c.test_repeats)])
+    trial_image = trial_image[rng.permutation(len(trial_image))]
+    T = len(trial_image)
+
+    beh = simulate_behavior(T, rng)
+    behavior = np.stack([beh.pupil, beh.dpupil, beh.running], axis=1)
+    G = gaze_map(rng, c)
+    shift = ((beh.pupil_center - beh.pupil_center.mean(0)) @ G.T).astype(np.float32)
+    bz = (behavior - behavior.mean(0)) / behavior.std(0)
+    gain = pop.gain(bz, beh.state)
+
+    stim_rate = np.empty((T, pop.config.n_neurons), dtype=np.float32)
+    chunk = 64
+    with torch.no_grad():
+        for start in progress(range(0, n_img, chunk), desc=f"simulating {name}",
+                              disable=not show_progress):
+            ids = np.arange(start, min(start + chunk, n_img))
+            trials = np.flatnonzero((trial_image >= ids[0]) & (trial_image <= ids[-1]))
+            rows = torch.from_numpy(trial_image[trials] - ids[0])
+            r = pop.stimulus_rate(torch.from_numpy(images[ids]), shift[trials, 0],
+                                  shift[trials, 1], rows=rows)
+            stim_rate[trials] = r.numpy()
+    rate = stim_rate * gain
+    responses = pop.sample_responses(rate, rng)
+
+    neuron_dims = ("neuron",)
+    ds = xr.Dataset(
+        {
+            "images": (("trial", "y", "x"), images[trial_image]),
+            "responses": (("trial", "neuron"), responses),
+            "behavior": (("trial", "behavior_var"), behavior),
+            "pupil_center": (("trial", "eye_axis"), beh.pupil_center),
+            "gt_rate": (("trial", "neuron"), rate.astype(np.float32)),
+            "gt_stimulus_rate": (("trial", "neuron"), stim_rate),
+            "gt_eye_shift": (("trial", "eye_axis"), shift),
+            "gt_state": (("trial",), beh.state),
+            "gt_rf_x": (neuron_dims, pop.rf_x.astype(np.float32)),
+            "gt_rf_y": (neuron_dims, pop.rf_y.astype(np.float32)),
+            "gt_feature_type": (neuron_dims, pop.feature_type.astype(str)),
+            "gt_orientation": (neuron_dims, pop.orientation.astype(np.float32)),
+            "gt_sf": (neuron_dims, pop.sf.astype(np.float32)),
+            "gt_phase": (neuron_dims, pop.phase.astype(np.float32)),
+            "gt_responsive": (neuron_dims, pop.responsive),
+            "gt_behavior_weights": (("neuron", "behavior_var"), pop.behavior_weights),
+            "gt_state_loading": (neuron_dims, pop.state_loading),
+        },
+        coords={
+            "trial": np.arange(T),
+            "y": np.arange(c.height),
+            "x": np.arange(c.width),
+            "behavior_var": list(BEHAVIOR_VARS),
+            "eye_axis": list(EYE_AXES),
+            "tier": ("trial", tier_of_image[trial_image]),
+            "image_id": ("trial", trial_image.astype(np.int64)),
+            "image_class": ("trial", kinds[trial_image].astype(str)),
+            "unit_id": ("neuron", np.arange(pop.config.n_neurons, dtype=np.int64)),
+            "cortical_x": ("neuron", pop.cortex[:, 0].astype(np.float32)),
+            "cortical_y": ("neuron", pop.cortex[:, 1].astype(np.float32)),
+            "cortical_z": ("neuron", pop.cortex[:, 2].astype(np.float32)),
+            "animal": ("neuron", np.full(pop.config.n_neurons, name)),
+        },
+        attrs={"scan": name, "source": "in-silico V1 (v1lib.sim.static)",
+               "deg_per_px": c.deg_per_px, "gt_gaze_map": G.astype(np.float64).ravel().tolist()},
+    )
+    _annotate(ds)
+    return ds
+
+
+def _annotate(ds: xr.Dataset) -> None:
+    units = {
+        "images": ("stimulus luminance", "8-bit grey level"),
+        "responses": ("deconvolved calcium activity", "a.u."),
+        "behavior": ("pupil diameter, its change per trial, running speed",
+                     "camera px, camera px/trial, cm/s"),
+        "pupil_center": ("pupil centre in the eye camera", "camera px"),
+        "gt_rate": ("expected response given image, eye position, behaviour and state", "a.u."),
+        "gt_stimulus_rate": ("expected response at unit gain", "a.u."),
+        "gt_eye_shift": ("receptive-field shift on the screen caused by eye position", "px"),
+        "gt_state": ("latent brain state", "SD"),
+        "gt_rf_x": ("RF centre on the screen at the mean eye position", "px"),
+        "gt_rf_y": ("RF centre on the screen at the mean eye position", "px"),
+        "gt_orientation": ("preferred orientation of the primary feature", "deg"),
+        "gt_sf": ("preferred spatial frequency of the primary feature", "cycles/deg"),
+        "gt_phase": ("preferred phase (simple cells)", "deg"),
+        "gt_behavior_weights": ("log-gain per SD of each behaviour variable", "1"),
+        "gt_state_loading": ("log-gain per SD of the latent state", "1"),
+        "cortical_x": ("cortical position", "um"),
+        "cortical_y": ("cortical position", "um"),
+        "cortical_z": ("cortical depth", "um"),
+    }
+    for name, (long_name, unit) in units.items():
+        ds[name].attrs.update(long_name=long_name, units=unit)

@@ -1,0 +1,175 @@
+"""Stimuli for the in-silico V1: natural-image crops, dead leaves, 1/f noise, gratings.
+
+Every generator takes a ``numpy.random.Generator`` and returns float32 images in
+luminance units 0..255 (like the 8-bit screens of the real recordings), shape
+``(n, height, width)``. Nothing is downloaded: the photographs are the ones that
+scikit-image ships inside its package.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+
+# Photographs bundled with scikit-image (files inside the package, no fetch).
+PHOTOGRAPHS = (
+    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png",
+    "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "moon.png",
+    "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg",
+)
+
+STIMULUS_KINDS = ("natural", "dead_leaves", "pink_noise")
+
+
+@lru_cache(maxsize=1)
+def photographs() -> tuple[np.ndarray, ...]:
+    """The bundled photographs as grayscale float32 arrays in 0..255."""
+    import skimage.data
+    import skimage.io
+
+    folder = os.path.dirname(skimage.data.__file__)  # the files shipped in the wheel
+    out = []
+    for name in PHOTOGRAPHS:
+        path = os.path.join(folder, name)
+        img = np.asarray(skimage.io.imread(path), dtype=np.float32)
+        if img.ndim == 3:  # RGB(A) -> luminance (Rec. 601)
+            img = img[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        if img.max() <= 1.0:
+            img = img * 255.0
+        out.append(img)
+    return tuple(out)
+
+
+def _resize(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Area-averaging resize with bilinear fallback (anti-aliased downsampling)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(img))[None, None]
+    t = F.interpolate(t, size=shape, mode="bilinear", align_corners=False, antialias=True)
+    return t[0, 0].numpy()
+
+
+def _standardise(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Set each image to a random mean luminance and RMS contrast, clip to 0..255."""
+    n = len(images)
+    mean = rng.uniform(90, 140, size=n).astype(np.float32)
+    contrast = rng.uniform(35, 70, size=n).astype(np.float32)
+    flat = images.reshape(n, -1)
+    z = (flat - flat.mean(1, keepdims=True)) / (flat.std(1, keepdims=True) + 1e-6)
+    out = z * contrast[:, None] + mean[:, None]
+    return np.clip(out, 0, 255).reshape(images.shape).astype(np.float32)
+
+
+def natural_crops(n: int, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Crops of the bundled photographs, varied in scale, position and flip."""
+    h, w = shape
+    photos = photographs()
+    out = np.empty((n, h, w), dtype=np.float32)
+    for i in range(n):
+        src = photos[rng.integers(len(photos))]
+        sh, sw = src.shape
+        # crop with the screen's aspect ratio, covering 25 %..100 % of the shorter side
+        frac = rng.uniform(0.25, 1.0)
+        ch = int(min(sh, sw * h / w) * frac)
+        cw = int(round(ch * w / h))
+        ch, cw = max(ch, 8), min(max(cw, 8), sw)
+        y0 = rng.integers(0, sh - ch + 1)
+        x0 = rng.integers(0, sw - cw + 1)
+        crop = src[y0 : y0 + ch, x0 : x0 + cw]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        if rng.random() < 0.5:
+            crop = crop[::-1, :]
+        out[i] = _resize(crop, (h, w))
+    return _standardise(out, rng)
+
+
+def dead_leaves(n: int, shape: tuple[int, int], rng: np.random.Generator,
+                n_disks: int = 300, rmin: float = 1.0, rmax: float = 40.0) -> np.ndarray:
+    """Dead-leaves images: occluding discs with radii ~ r^-3 (scale invariant)."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = np.empty((n, h, w), dtype=np.float32)
+    for i in range(n):
+        img = np.full((h, w), np.nan, dtype=np.float32)
+        # inverse-CDF sampling of p(r) ∝ r^-3 on [rmin, rmax]
+        u = rng.random(n_disks)
+        r = 1.0 / np.sqrt(1.0 / rmin**2 - u * (1.0 / rmin**2 - 1.0 / rmax**2))
+        cy = rng.uniform(-rmax / 2, h + rmax / 2, n_disks)
+        cx = rng.uniform(-rmax / 2, w + rmax / 2, n_disks)
+        lum = rng.uniform(0, 255, n_disks).astype(np.float32)
+        for k in range(n_disks):  # front to back: a pixel keeps the first disc that covers it
+            mask = np.isnan(img) & ((yy - cy[k]) ** 2 + (xx - cx[k]) ** 2 <= r[k] ** 2)
+            img[mask] = lum[k]
+            if not np.isnan(img).any():
+                break
+        img[np.isnan(img)] = lum.mean()
+        out[i] = img
+    return _standardise(out, rng)
+
+
+def pink_noise(n: int, shape: tuple[int, int], rng: np.random.Generator,
+               exponent: tuple[float, float] = (0.8, 1.3)) -> np.ndarray:
+    """Gaussian noise with amplitude spectrum 1/f^alpha, alpha drawn per image."""
+    h, w = shape
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = np.inf
+    alpha = rng.uniform(*exponent, size=n)
+    white = rng.standard_normal((n, h, w))
+    spec = np.fft.rfft2(white) * f[None] ** -alpha[:, None, None]
+    out = np.fft.irfft2(spec, s=(h, w)).astype(np.float32)
+    return _standardise(out, rng)
+
+
+GENERATORS = {"natural": natural_crops, "dead_leaves": dead_leaves, "pink_noise": pink_noise}
+
+
+def mixed_images(n: int, shape: tuple[int, int], mix: dict[str, float],
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images drawn from the kinds in ``mix`` (fractions), shuffled.
+
+    Returns ``(images, kind)`` with ``kind`` the stimulus class of each image.
+    """
+    unknown = set(mix) - set(GENERATORS)
+    if unknown:
+        raise ValueError(f"unknown stimulus kind(s) {sorted(unknown)} in 'image_mix'; "
+                         f"choose from {list(GENERATORS)}")
+    total = sum(mix.values())
+    if total <= 0:
+        raise ValueError("'image_mix' fractions must sum to a positive number")
+    kinds = list(mix)
+    counts = np.floor(np.array([mix[k] / total for k in kinds]) * n).astype(int)
+    counts[0] += n - counts.sum()
+    images, labels = [], []
+    for k, c in zip(kinds, counts):
+        if c > 0:
+            images.append(GENERATORS[k](int(c), shape, rng))
+            labels += [k] * int(c)
+    images = np.concatenate(images)
+    labels = np.array(labels)
+    order = rng.permutation(n)
+    return images[order], labels[order]
+
+
+def gratings(orientations_deg, sf_cpd, phases_deg, shape: tuple[int, int],
+             deg_per_px: float, contrast: float = 1.0, mean: float = 127.5) -> np.ndarray:
+    """Full-field sine gratings, one per (orientation, sf, phase) in that nesting order.
+
+    Orientation is the angle of the grating's *stripes* from horizontal, degrees
+    (0 = horizontal stripes, 90 = vertical stripes).
+    """
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    yy, xx = (yy - (h - 1) / 2) * deg_per_px, (xx - (w - 1) / 2) * deg_per_px
+    ori = np.deg2rad(np.atleast_1d(orientations_deg))[:, None, None, None, None]
+    sf = np.atleast_1d(sf_cpd)[None, :, None, None, None]
+    ph = np.deg2rad(np.atleast_1d(phases_deg))[None, None, :, None, None]
+    # the carrier varies along the normal of the stripes
+    u = -xx * np.sin(ori) + yy * np.cos(ori)
+    g = mean + contrast * mean * np.sin(2 * np.pi * sf * u + ph)
+    return g.reshape(-1, h, w).astype(np.float32)
