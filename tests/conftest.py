@@ -53,6 +53,7 @@ def artifacts() -> Path:
 
 def copy_project(dst: Path, with_chapters: bool = True) -> Path:
     """A copy of the project files the runner needs, in ``dst``."""
+    dst.mkdir(parents=True, exist_ok=True)
     for name in ("data_manifest.yaml",):
         shutil.copy(ROOT / name, dst / name)
     shutil.copytree(ROOT / "profiles", dst / "profiles")

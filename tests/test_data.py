@@ -153,13 +153,17 @@ def test_simulated_entry_is_made_once_and_cached(tmp_path):
     assert ds.attrs["config_hash"] and ds.attrs["seed"] == 5 and "git_commit" in ds.attrs
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving ``tmp_path/www``."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
+    handler = functools.partial(QuietHandler, directory=str(root))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -141,6 +141,25 @@ def tidy(nb) -> None:
                 out["text"] = _collapse_cr(out["text"])
 
 
+def _failed_cell(path: Path) -> str:
+    """'code cell N (first line)' of the failed cell, counted in the chapter's source."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - the partial output may be unreadable
+        return "an unknown cell"
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        n += 1
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+            return f"code cell {n} ('{first[:60]}')"
+    return "an unknown cell"
+
+
 def execute(chapter: Chapter, parameters: dict, out: Path, root: Path) -> float:
     """Run one chapter with papermill; write the executed notebook to ``out``."""
     import nbformat
@@ -158,7 +177,8 @@ def execute(chapter: Chapter, parameters: dict, out: Path, root: Path) -> float:
                 cwd=str(root / "notebooks"), progress_bar=False, log_output=False,
                 report_mode=False)
         except papermill.PapermillExecutionError as err:
-            raise ChapterError(f"chapter {chapter.name} failed in cell {err.exec_count}: "
+            where = _failed_cell(dst)
+            raise ChapterError(f"chapter {chapter.name} failed in {where}: "
                                f"{err.ename}: {err.evalue}") from None
         except Exception as err:  # kernel died, timeout, ...
             raise ChapterError(f"chapter {chapter.name} failed: {type(err).__name__}: "
