@@ -33,7 +33,7 @@ class PopulationConfig:
     extra_feature_prob: float = 0.5  # chance of each of up to two extra pooled features
     threshold: tuple[float, float] = (0.0, 1.5)  # output threshold, in SDs of the drive
     amplitude_log_sd: float = 0.5  # lognormal spread of response amplitudes
-    noise_log_mean: float = 0.2  # log event size relative to the amplitude (calibrated)
+    noise_log_mean: float = -0.3  # log event size relative to the amplitude (calibrated)
     noise_log_sd: float = 0.6
     unresponsive_fraction: float = 0.12  # barely responsive neurons (tiny amplitude)
     gamma_shape: float = 1.5  # shape of the event-amplitude gamma distribution
