@@ -27,6 +27,7 @@ book: $(STAMP)
 	$(BIN)/python -m v1lib book --profile $(PROFILE)
 
 test: $(STAMP)
+	$(BIN)/ruff check v1lib tests notebooks benchmarks
 	$(BIN)/python -m pytest -q -rs
 
 lint: $(STAMP)

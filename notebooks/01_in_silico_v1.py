@@ -50,15 +50,15 @@ data = None
 results_dir = None
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
-import xarray as xr
 from IPython.display import Markdown, display
 from myst_nb import glue
 
 import v1lib.data
 from v1lib import plots, profiles
+from v1lib.cache import cached_result
 from v1lib.sim import calibration, insilico
 
 plots.setup()
@@ -66,6 +66,7 @@ prof = profiles.load(profile)
 dataset = data or prof["parameters"]["data"]
 scans = v1lib.data.load(dataset, results_dir=results_dir)
 rng = np.random.default_rng(seed)
+data_key = {"data": dataset, "data_hash": next(iter(scans.values())).attrs.get("config_hash", "")}
 display(Markdown(f"Profile **{prof['name']}** ({prof['description']}); dataset **{dataset}**."))
 
 # %% [markdown]
@@ -190,25 +191,26 @@ for ax, n in zip(axes, examples):
 # the truth:
 
 # %%
-sample = rng.choice(responsive, size=min(300, len(responsive)), replace=False)
-summ = insilico.tuning_summary(insilico.orientation_tuning(pop, sample))
-err = np.abs((summ.preferred_orientation.values - pop.orientation[sample] + 90) % 180 - 90)
-types = pop.feature_type[sample]
+sample = np.sort(rng.choice(responsive, size=min(300, len(responsive)), replace=False))
+survey = cached_result(results_dir, "ch01/tuning_survey", {**data_key, "neurons": sample.tolist()},
+                       seed, lambda: insilico.tuning_survey(pop, sample))
+types = survey.feature_type.values
+err = survey.orientation_error.values
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-axes[0].scatter(pop.orientation[sample], summ.preferred_orientation, s=8,
+axes[0].scatter(survey.true_orientation, survey.preferred_orientation, s=8,
                 c=[plots.PALETTE[t] for t in types])
 axes[0].set(xlabel="true preferred orientation (deg)", ylabel="measured (deg)", title="preferred orientation")
 for t in ("simple", "complex", "corner"):
     m = types == t
-    axes[1].hist(summ.osi.values[m], bins=20, range=(0, 1), alpha=0.6, label=t, color=plots.PALETTE[t])
-    axes[2].hist(summ.phase_modulation.values[m], bins=20, range=(0, 1), alpha=0.6, label=t,
+    axes[1].hist(survey.osi.values[m], bins=20, range=(0, 1), alpha=0.6, label=t, color=plots.PALETTE[t])
+    axes[2].hist(survey.phase_modulation.values[m], bins=20, range=(0, 1), alpha=0.6, label=t,
                  color=plots.PALETTE[t])
 axes[1].set(xlabel="orientation selectivity index", ylabel="neurons", title="selectivity")
 axes[2].set(xlabel="phase modulation (max−min)/(max+min)", ylabel="neurons", title="simple vs complex")
 axes[2].legend(fontsize=8)
 glue("median_ori_error", float(np.median(err)), display=False)
-glue("pm_simple", float(np.median(summ.phase_modulation.values[types == "simple"])), display=False)
-glue("pm_complex", float(np.median(summ.phase_modulation.values[types == "complex"])), display=False)
+glue("pm_simple", float(np.median(survey.phase_modulation.values[types == "simple"])), display=False)
+glue("pm_complex", float(np.median(survey.phase_modulation.values[types == "complex"])), display=False)
 
 # %% [markdown]
 # The grating measurement recovers the true preferred orientation with a median
@@ -223,8 +225,7 @@ glue("pm_complex", float(np.median(summ.phase_modulation.values[types == "comple
 # divisive normalisation gives simple and complex cells:
 
 # %%
-plaid = insilico.plaid_test(pop, sample)
-ratio = plaid.plaid / (plaid.preferred + 1e-9)
+ratio = survey.plaid_ratio
 fig, ax = plt.subplots(figsize=(5, 3))
 for t in ("simple", "complex", "corner"):
     ax.hist(np.log2(ratio.values[types == t]), bins=30, range=(-3, 5), alpha=0.6,
@@ -305,7 +306,8 @@ axes[1].set(xscale="log", yscale="log", xlabel="mean over repeats (a.u.)",
 # used as a model, reaches that ceiling.
 
 # %%
-rel = xr.concat([calibration.neuron_reliability(ds) for ds in scans.values()], dim="neuron")
+rel = cached_result(results_dir, "ch01/reliability", data_key, seed,
+                    lambda: calibration.population_reliability(scans))
 ours = calibration.summary(rel)
 implied = calibration.implied_ceiling()
 ref = calibration.SENSORIUM_2022_CNN

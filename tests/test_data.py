@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 import yaml
 
-from v1lib.data import (ManifestError, SchemaError, load, load_scans, read_manifest, save_scans,
-                        validate_static)
+from v1lib.data import (
+    ManifestError,
+    SchemaError,
+    load,
+    load_scans,
+    read_manifest,
+    save_scans,
+    validate_static,
+)
 
 
 def _drop(ds, name):
@@ -97,7 +104,7 @@ def test_malformed_files(tmp_path):
 def test_failed_write_leaves_nothing(tmp_path, scan):
     bad = scan.copy()
     bad.attrs["nested"] = {"a": 1}  # NetCDF cannot store a dict attribute
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError, match="nested"):
         save_scans({"x": bad}, tmp_path / "out.nc")
     assert list(tmp_path.iterdir()) == []
 
@@ -121,7 +128,8 @@ def _write_manifest(path: Path, datasets: dict) -> Path:
     ({"kind": "simulated", "generator": "movies", "seed": 1}, "unknown generator 'movies'"),
     ({"kind": "simulated", "generator": "static", "seed": 1, "colour": 2}, "unknown key"),
     ({"kind": "external", "source": "x", "licence": "CC", "format": "netcdf", "loader": "netcdf",
-      "files": [{"name": "a.nc", "url": "http://127.0.0.1/a.nc"}]}, "every file needs 'name', 'url' and 'sha256'"),
+      "files": [{"name": "a.nc", "url": "http://127.0.0.1/a.nc"}]},
+     "every file needs 'name', 'url' and 'sha256'"),
     ({"kind": "external", "source": "x", "licence": "CC", "format": "zarr", "loader": "zarr",
       "files": []}, "unknown loader 'zarr'"),
 ])
@@ -202,3 +210,76 @@ def test_missing_remote_file(tmp_path, server):
     path = _write_manifest(tmp_path / "m.yaml", {"remote": _external(url, "0" * 64)})
     with pytest.raises(OSError, match="dataset 'remote', file 'scans.nc': download from"):
         load("remote", manifest=path, results_dir=tmp_path / "res")
+
+
+def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
+    import v1lib.data.manifest as manifest
+
+    entry = {"kind": "simulated", "generator": "static", "seed": 9,
+             "config": {"n_animals": 2, "n_train": 20, "n_validation": 5, "n_test_images": 4,
+                        "test_repeats": 2, "population": {"n_neurons": 10}}}
+    path = _write_manifest(tmp_path / "m.yaml", {"two": entry})
+    real = manifest._generators
+
+    def failing_second():
+        gens = real()
+
+        def static(config, seed):
+            cfg, names, simulate = gens["static"](config, seed)
+
+            def sim(i, show):
+                if i == 1:
+                    raise KeyboardInterrupt("stopped by the user")
+                return simulate(i, show)
+
+            return cfg, names, sim
+
+        return {"static": static}
+
+    monkeypatch.setattr(manifest, "_generators", failing_second)
+    with pytest.raises(KeyboardInterrupt):
+        load("two", manifest=path, results_dir=tmp_path / "res", show_progress=False)
+    data = tmp_path / "res" / "data"
+    assert not list(data.glob("*.nc"))  # no incomplete dataset
+    parts = list(data.glob("*.parts/*.nc"))
+    assert [p.name for p in parts] == ["insilico-9-1.nc"]
+    mtime = parts[0].stat().st_mtime_ns
+
+    calls = []
+
+    def counting():
+        gens = real()
+
+        def static(config, seed):
+            cfg, names, simulate = gens["static"](config, seed)
+            return cfg, names, lambda i, show: calls.append(i) or simulate(i, show)
+
+        return {"static": static}
+
+    monkeypatch.setattr(manifest, "_generators", counting)
+    assert parts[0].stat().st_mtime_ns == mtime
+    scans = load("two", manifest=path, results_dir=tmp_path / "res", show_progress=False)
+    assert calls == [1]  # only the missing scan was simulated
+    assert list(scans) == ["insilico-9-1", "insilico-9-2"]
+    assert not list(data.glob("*.parts"))
+    # and the resumed dataset equals an uninterrupted simulation
+    from v1lib.sim.static import StaticConfig, simulate_static
+
+    fresh = simulate_static(StaticConfig.from_dict(entry["config"]), 9, show_progress=False)
+    for name in fresh:
+        np.testing.assert_array_equal(scans[name].responses.values, fresh[name].responses.values)
+
+
+def test_cache_key_follows_resolved_config(monkeypatch):
+    from v1lib.data.manifest import simulated_path
+
+    entry = {"kind": "simulated", "generator": "static", "seed": 1, "config": {}}
+    before = simulated_path("x", entry, "/tmp/r")
+    # spelling out a default is the same dataset
+    assert simulated_path("x", {**entry, "config": {"n_animals": 3}}, "/tmp/r") == before
+    assert simulated_path("x", {**entry, "seed": 2}, "/tmp/r") != before
+    noisier = {**entry, "config": {"population": {"noise_log_mean": 0.5}}}
+    assert simulated_path("x", noisier, "/tmp/r") != before
+    # a new simulator version never reuses data made by the old one
+    monkeypatch.setattr("v1lib.sim.static.SIMULATOR_VERSION", 999)
+    assert simulated_path("x", entry, "/tmp/r") != before

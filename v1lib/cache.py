@@ -55,3 +55,34 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def cached_result(results_dir, kind: str, config, seed: int | None, compute, device=None):
+    """Return the xarray result of ``compute()`` for ``(kind, config, seed)``.
+
+    The result lives in ``<results_dir>/<kind>/<config hash>/result.nc`` beside
+    ``config.json`` and ``provenance.json``; it is computed only when missing and
+    written atomically, so re-running a chapter (e.g. after editing a plot) reuses
+    it and an interrupted run leaves nothing half-written.
+    """
+    import xarray as xr
+
+    from . import paths
+    from .provenance import collect, netcdf_attrs
+
+    key = config_hash({"kind": kind, "config": config, "seed": seed})
+    folder = paths.results_dir(results_dir) / kind / key
+    path = folder / "result.nc"
+    if path.is_file():
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load()
+    result = compute()
+    if isinstance(result, xr.DataArray):
+        result = result.to_dataset(name=result.name or "result")
+    prov = collect(config=config, seed=seed, device=device)
+    result.attrs.update(netcdf_attrs({"kind": kind, **prov}))
+    write_json_atomic(folder / "config.json", {"kind": kind, "config": config, "seed": seed})
+    write_json_atomic(folder / "provenance.json", prov)
+    with atomic_path(path) as tmp:
+        result.to_netcdf(tmp, engine="h5netcdf")
+    return result

@@ -43,7 +43,7 @@ def collect(config=None, seed: int | None = None, device: str | None = None) -> 
     prov = {
         **git_state(),
         "versions": versions(),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "seed": seed,
         "device": device or "cpu",
     }

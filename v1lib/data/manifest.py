@@ -28,13 +28,36 @@ class ManifestError(ValueError):
 
 
 def _generators():
-    from ..sim.static import StaticConfig, simulate_static
+    """Each generator: config dict -> (typed config, scan names, simulate one scan)."""
+    from ..sim.static import StaticConfig, scan_names, simulate_scan
 
-    def static(config: dict, seed: int, show_progress: bool = True):
+    def static(config: dict, seed: int):
         cfg = StaticConfig.from_dict(config, source="data_manifest.yaml")
-        return simulate_static(cfg, seed, show_progress), cfg
+        return cfg, scan_names(cfg, seed), lambda i, show: simulate_scan(cfg, seed, i, show)
 
     return {"static": static}
+
+
+def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> None:
+    """Simulate scan by scan into ``<path>.parts/`` (so an interrupted run resumes
+    from the scans already written), then assemble ``path`` atomically."""
+    seed = int(entry["seed"])
+    cfg, names, simulate = _generators()[entry["generator"]](entry.get("config") or {}, seed)
+    parts = path.with_suffix(".parts")
+    scans = {}
+    for i, scan in enumerate(names):
+        part = parts / f"{scan}.nc"
+        if part.is_file():
+            scans.update(load_scans(part, validate=False))
+        else:
+            ds = simulate(i, show_progress)
+            save_scans({scan: ds}, part)
+            scans[scan] = ds
+    prov = collect(config=cfg, seed=seed)
+    save_scans(scans, path, attrs={"dataset": name, **netcdf_attrs(prov)})
+    for part in parts.glob("*.nc"):
+        part.unlink()
+    parts.rmdir()
 
 
 def _loaders():
@@ -77,8 +100,14 @@ def read_manifest(path=None) -> dict:
 
 
 def simulated_path(name: str, entry: dict, results_dir=None) -> Path:
-    key = config_hash({"generator": entry["generator"], "config": entry.get("config") or {},
-                       "seed": entry["seed"]})
+    """Cache file of a simulated entry, keyed by the *resolved* config (defaults
+    included), the seed and the simulator version: changing any of them makes a
+    new dataset instead of reusing a stale one."""
+    from ..sim.static import SIMULATOR_VERSION
+
+    cfg, _, _ = _generators()[entry["generator"]](entry.get("config") or {}, int(entry["seed"]))
+    key = config_hash({"generator": entry["generator"], "config": cfg, "seed": int(entry["seed"]),
+                       "version": SIMULATOR_VERSION})
     return paths.results_dir(results_dir) / "data" / f"{name}-{key}.nc"
 
 
@@ -117,10 +146,7 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
     if entry["kind"] == "simulated":
         path = simulated_path(name, entry, results_dir)
         if not path.is_file():
-            scans, cfg = _generators()[entry["generator"]](entry.get("config") or {},
-                                                          int(entry["seed"]), show_progress)
-            prov = collect(config=cfg, seed=int(entry["seed"]))
-            save_scans(scans, path, attrs={"dataset": name, **netcdf_attrs(prov)})
+            _make_simulated(name, entry, path, show_progress)
         return load_scans(path)
     files = fetch(name, entry, paths.results_dir(results_dir) / "downloads")
     return _loaders()[entry["loader"]](files)

@@ -51,6 +51,11 @@ def neuron_reliability(ds: xr.Dataset, tier: str = "test") -> xr.Dataset:
     return xr.Dataset({k: ("neuron", v.astype(np.float32)) for k, v in out.items()}, coords=coords)
 
 
+def population_reliability(scans: dict[str, xr.Dataset], tier: str = "test") -> xr.Dataset:
+    """:func:`neuron_reliability` of every scan, concatenated along ``neuron``."""
+    return xr.concat([neuron_reliability(ds, tier) for ds in scans.values()], dim="neuron")
+
+
 def image_mean(values: np.ndarray, image_id: np.ndarray) -> np.ndarray:
     """Replace each trial's value by the mean over all trials of its image."""
     values = np.asarray(values)

@@ -128,3 +128,17 @@ def amplitude_spectrum_slope(images: np.ndarray) -> np.ndarray:
     for a in amp:
         slopes.append(np.polyfit(lf, np.log(a[band] + 1e-9), 1)[0])
     return np.array(slopes)
+
+
+def tuning_survey(pop: Population, neurons) -> xr.Dataset:
+    """Grating tuning and plaid responses of ``neurons``, beside their ground truth."""
+    neurons = np.atleast_1d(neurons)
+    summ = tuning_summary(orientation_tuning(pop, neurons))
+    plaid = plaid_test(pop, neurons)
+    err = np.abs((summ.preferred_orientation.values - pop.orientation[neurons] + 90) % 180 - 90)
+    return summ.assign(
+        plaid_ratio=("neuron", (plaid.plaid / (plaid.preferred + 1e-9)).values),
+        orientation_error=("neuron", err),
+        true_orientation=("neuron", pop.orientation[neurons]),
+        feature_type=("neuron", pop.feature_type[neurons].astype(str)),
+    )

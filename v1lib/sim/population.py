@@ -117,8 +117,10 @@ class Population:
     def drive(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None) -> torch.Tensor:
         """Standardised feature drive (Q, N) for images seen with an RF shift (pixels)."""
         Q = len(images) if rows is None else len(rows)
-        sx = torch.zeros(Q, 1) if shift_x is None else torch.as_tensor(shift_x, dtype=torch.float32).view(-1, 1)
-        sy = torch.zeros(Q, 1) if shift_y is None else torch.as_tensor(shift_y, dtype=torch.float32).view(-1, 1)
+        def column(v):
+            return torch.zeros(Q, 1) if v is None else torch.as_tensor(v, dtype=torch.float32).view(-1, 1)
+
+        sx, sy = column(shift_x), column(shift_y)
         comps = self.bank.components(images)
         total = 0.0
         for j in range(self.pool_index.shape[1]):

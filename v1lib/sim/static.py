@@ -24,6 +24,9 @@ from .population import BEHAVIOR_VARS, Population, PopulationConfig
 from .stimuli import mixed_images
 
 EYE_AXES = ("x", "y")
+# Bump when a change of the simulator's code changes its output for a given
+# config and seed: cached datasets are keyed by it.
+SIMULATOR_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class StaticConfig:
     features: FeatureBankConfig = FeatureBankConfig()
 
     @classmethod
-    def from_dict(cls, d: dict | None, source: str = "config") -> "StaticConfig":
+    def from_dict(cls, d: dict | None, source: str = "config") -> StaticConfig:
         """Build from nested plain values; unknown keys raise a clear error."""
         d = dict(d or {})
         sub = {"population": PopulationConfig, "features": FeatureBankConfig}
@@ -106,18 +109,26 @@ def gaze_map(rng: np.random.Generator, config: StaticConfig) -> np.ndarray:
 
 def simulate_static(config: StaticConfig, seed: int, show_progress: bool = True) -> dict[str, xr.Dataset]:
     """Simulate every scan of the static experiment. Returns ``{scan: Dataset}``."""
+    return {name: simulate_scan(config, seed, a, show_progress)
+            for a, name in enumerate(scan_names(config, seed))}
+
+
+def simulate_scan(config: StaticConfig, seed: int, index: int,
+                  show_progress: bool = True) -> xr.Dataset:
+    """Scan ``index`` of :func:`simulate_static`, on its own (same result)."""
+    if not 0 <= index < config.n_animals:
+        raise ValueError(f"scan index {index} out of range for n_animals={config.n_animals}")
     torch.manual_seed(seed)
-    pops = animals(config, seed)
-    names = scan_names(config, seed)
-    streams = np.random.SeedSequence([seed, 1]).spawn(config.n_animals)
-    out = {}
-    for a, (pop, name, stream) in enumerate(zip(pops, names, streams)):
-        rng = np.random.default_rng(stream)
-        ds = _simulate_scan(config, pop, name, rng, show_progress)
-        # enough to rebuild the ground-truth populations (v1lib.sim.insilico)
-        ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed))
-        out[name] = ds
-    return out
+    bank = feature_bank(config)
+    pop_stream = np.random.SeedSequence(seed).spawn(config.n_animals)[index]
+    pop = Population(config.population, bank, np.random.default_rng(pop_stream.spawn(1)[0]))
+    name = scan_names(config, seed)[index]
+    stream = np.random.SeedSequence([seed, 1]).spawn(config.n_animals)[index]
+    ds = _simulate_scan(config, pop, name, np.random.default_rng(stream), show_progress)
+    # enough to rebuild the ground-truth populations (v1lib.sim.insilico)
+    ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed),
+                    sim_version=SIMULATOR_VERSION)
+    return ds
 
 
 def _simulate_scan(config: StaticConfig, pop: Population, name: str,
