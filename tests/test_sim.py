@@ -130,6 +130,8 @@ def test_grating_tuning_recovers_ground_truth(stats_scans):
     pop = next(iter(insilico.populations_of(scans).values()))
     ids = np.flatnonzero(pop.responsive & (pop.feature_type != "corner"))[:120]
     summ = insilico.tuning_summary(insilico.orientation_tuning(pop, ids))
+    assert all(summ[k].dims == ("neuron",) for k in summ.variables)  # labelled, one dim
+    np.testing.assert_array_equal(summ.neuron, ids)
     err = np.abs((summ.preferred_orientation.values - pop.orientation[ids] + 90) % 180 - 90)
     assert np.median(err) < 12
     pm = summ.phase_modulation.values

@@ -85,11 +85,13 @@ def tuning_summary(tuning: xr.DataArray) -> xr.Dataset:
     theta = np.deg2rad(tuning.orientation.values)
     vec = (r * np.exp(2j * theta)).sum("orientation")
     osi = np.abs(vec) / (r.sum("orientation") + 1e-12)
-    pref = (np.rad2deg(np.angle(vec)) / 2) % 180
+    pref = xr.DataArray((np.rad2deg(np.angle(vec.values)) / 2) % 180, dims="neuron",
+                        coords={"neuron": tuning.neuron.values})
     best = mean.argmax("orientation")
     at_best = tuning.isel(orientation=best)
     mod = (at_best.max("phase") - at_best.min("phase")) / (at_best.max("phase")
                                                            + at_best.min("phase") + 1e-12)
+    mod = mod.drop_vars("orientation", errors="ignore")
     return xr.Dataset({"preferred_orientation": pref, "osi": osi, "phase_modulation": mod})
 
 
