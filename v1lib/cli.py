@@ -3,6 +3,8 @@
   simulate static --seed N [--config FILE] --out FILE.nc
   book [--profile P] [--only CHAPTER ...] [--force] [--no-html]
   data NAME                       (make or fetch a dataset of the manifest)
+  fit --data NAME_OR_FILE --model gaussian|factorized|point [--shifter] [--modulator]
+      [--no-grid] --profile P --seed N --out DIR
 """
 
 from __future__ import annotations
@@ -65,6 +67,47 @@ def _data(args) -> int:
     return 0
 
 
+def _fit(args) -> int:
+    from . import profiles
+    from .data import load
+    from .evaluation import evaluate, write_predictions
+    from .studies import model_configs
+    from .train import data_fingerprint, train_model
+
+    try:
+        model_cfg, train_cfg = model_configs(args.profile, readout=args.model,
+                                             grid_predictor=not args.no_grid,
+                                             shifter=args.shifter, modulator=args.modulator)
+        scans = load(args.data, results_dir=args.results_dir)
+        tier = args.tier
+        withheld = [s for s, ds in scans.items()
+                    if tier in str(ds.attrs.get("withheld_tiers", "")).split(",")]
+        if withheld:
+            raise ValueError(f"the '{tier}' responses of {withheld} are withheld (all zero); "
+                             "score another tier with --tier validation")
+        device = profiles.device(args.device)
+        out = Path(args.out)
+        res = train_model(scans, model_cfg, train_cfg, args.seed, out, device,
+                          show_progress=not args.quiet,
+                          provenance_extra={"data": Path(str(args.data)).name,
+                                            "data_fingerprint": data_fingerprint(scans),
+                                            "profile": profiles.resolve(args.profile)})
+        scores, summary, preds = evaluate(res.model, res.data, scans, tier)
+    except (ValueError, KeyError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    from .cache import write_json_atomic
+
+    write_json_atomic(out / "metrics.json", {"tier": tier, **summary,
+                                             "best_val_corr": res.history.attrs["best_val_corr"],
+                                             "epochs": int(res.history.attrs["epochs"])})
+    write_predictions(preds, scores, out / "predictions.nc")
+    keys = ("single_trial_corr", "corr_to_avg", "feve", "fraction_oracle", "gt_ceiling_fraction")
+    print("  ".join(f"{k}={summary[k]:.3f}" for k in keys if k in summary))
+    print(f"wrote {out / 'metrics.json'}, {out / 'predictions.nc'}, {out / 'model.pt'}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m v1lib", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,6 +133,24 @@ def main(argv=None) -> int:
     dt.add_argument("name")
     dt.add_argument("--results-dir")
     dt.set_defaults(func=_data)
+
+    ft = sub.add_parser("fit", help="train a model on a dataset and score it on the test tier")
+    ft.add_argument("--data", required=True, help="dataset name in data_manifest.yaml, a NetCDF "
+                    "file, or a Sensorium 2022 folder or zip")
+    ft.add_argument("--model", required=True, choices=["gaussian", "factorized", "point"],
+                    help="the readout")
+    ft.add_argument("--shifter", action="store_true", help="add a shifter (eye position)")
+    ft.add_argument("--modulator", action="store_true", help="add a behaviour modulator")
+    ft.add_argument("--no-grid", action="store_true",
+                    help="Gaussian readout: learn positions freely, without the grid predictor")
+    ft.add_argument("--profile", default="auto", help="model and training settings (smoke, cpu, gpu)")
+    ft.add_argument("--seed", type=int, required=True)
+    ft.add_argument("--device", default="auto")
+    ft.add_argument("--tier", default="test", help="tier to score (default: test)")
+    ft.add_argument("--out", required=True, help="output folder (resumes if interrupted)")
+    ft.add_argument("--results-dir")
+    ft.add_argument("--quiet", action="store_true")
+    ft.set_defaults(func=_fit)
 
     args = ap.parse_args(argv)
     return args.func(args)

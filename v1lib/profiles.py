@@ -52,3 +52,14 @@ def device(requested: str = "auto") -> str:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         return "cpu"
     return requested
+
+
+def settings(name: str, section: str, root: Path | None = None) -> dict:
+    """A nested section of a profile file (e.g. ``static_models``: the model
+    and training settings the static chapters use under that profile)."""
+    prof = load(name, root)
+    doc = yaml.safe_load(prof["path"].read_text()) or {}
+    if section not in doc:
+        raise ValueError(f"profile '{prof['name']}' ({prof['path'].name}) has no section "
+                         f"'{section}'; sections: {sorted(k for k in doc if k != 'parameters')}")
+    return doc[section]

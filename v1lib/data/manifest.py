@@ -3,12 +3,15 @@
 A *simulated* entry names a generator, its config and seed; the data are made
 on first use and cached by config hash. An *external* entry names its source,
 licence, files (URL and sha256), format and loader; files are fetched with
-pooch, verified against their checksum, and read by the loader.
+pooch, verified against their checksum, and read by the loader. A file whose
+checksum is not recorded yet (``sha256: null``) is never downloaded unverified:
+``load(name)`` asks the user to download it and ``load(path)`` it instead.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -17,6 +20,7 @@ from .. import paths
 from ..cache import config_hash
 from ..provenance import collect, netcdf_attrs
 from .netcdf import load_scans, save_scans
+from .sensorium import load_sensorium
 
 SIMULATED_KEYS = {"kind", "description", "generator", "config", "seed"}
 EXTERNAL_KEYS = {"kind", "description", "source", "doi", "url", "licence", "files", "format",
@@ -61,7 +65,10 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
 
 
 def _loaders():
-    return {"netcdf": lambda files: {k: v for f in files for k, v in load_scans(f).items()}}
+    return {
+        "netcdf": lambda files: {k: v for f in files for k, v in load_scans(f).items()},
+        "sensorium2022": lambda files: {k: v for f in files for k, v in load_sensorium(f).items()},
+    }
 
 
 def read_manifest(path=None) -> dict:
@@ -94,8 +101,12 @@ def read_manifest(path=None) -> dict:
                 raise ManifestError(f"{where}: unknown loader '{e['loader']}'; "
                                     f"known: {sorted(_loaders())}")
             for f in e["files"]:
-                if not {"name", "url", "sha256"} <= set(f):
+                if not isinstance(f, dict) or not {"name", "url", "sha256"} <= set(f):
                     raise ManifestError(f"{where}: every file needs 'name', 'url' and 'sha256'")
+                sha = f["sha256"]
+                if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", str(sha)):
+                    raise ManifestError(f"{where}, file '{f['name']}': 'sha256' must be 64 hex "
+                                        f"digits, or null while the checksum is not recorded")
     return doc["datasets"]
 
 
@@ -115,6 +126,14 @@ def fetch(name: str, entry: dict, cache_dir) -> list[Path]:
     """Download (once) and verify every file of an external dataset."""
     import pooch
 
+    for f in entry["files"]:
+        if f["sha256"] is None:
+            raise ManifestError(
+                f"dataset '{name}', file '{f['name']}': no sha256 is recorded in "
+                f"data_manifest.yaml, so the download could not be verified and is not made. "
+                f"Download the file yourself from {f['url']} and load it by path, "
+                f"v1lib.data.load('path/to/{f['name']}'), or record its sha256 "
+                f"(sha256sum {f['name']}) under datasets.{name}.files in data_manifest.yaml.")
     out = []
     for f in entry["files"]:
         try:
@@ -133,8 +152,14 @@ def fetch(name: str, entry: dict, cache_dir) -> list[Path]:
 
 def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
          show_progress: bool = True):
-    """Load a dataset by manifest name, or a NetCDF file by path: ``{scan: Dataset}``."""
+    """Load a dataset by manifest name, or by path: ``{scan: Dataset}``.
+
+    A path is a NetCDF file, or one Sensorium 2022 scan (its folder or ``.zip``, read by
+    :func:`v1lib.data.sensorium.load_sensorium`).
+    """
     p = Path(str(name_or_path)).expanduser()
+    if p.is_dir() or p.suffix == ".zip":
+        return load_sensorium(p)
     if p.suffix in (".nc", ".h5", ".netcdf") or p.is_file():
         return load_scans(p)
     entries = read_manifest(manifest)

@@ -1,0 +1,100 @@
+"""Benchmark: training speed of the static-image models.
+
+    python benchmarks/train_static.py [--profile cpu|gpu|smoke] [--variant gaussian_full]
+                                      [--steps 20] [--no-convergence]
+
+Prints, for the profile's model and data (all scans of the comparison):
+
+* throughput: images per second of training steps alone (forward, backward,
+  Adam; one batch of every scan per step), after a warm-up;
+* evaluation throughput: images per second of prediction;
+* convergence: a full training run (no cache), its epochs, wall time, best
+  validation correlation, and the time to reach 95 % of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from v1lib import profiles, studies
+from v1lib.data import load
+from v1lib.train import autocast, build_model, fit, poisson_loss, predict_tier, prepare
+
+
+def sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="auto")
+    ap.add_argument("--variant", default="gaussian_full")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--no-convergence", action="store_true")
+    args = ap.parse_args()
+
+    prof = profiles.load(args.profile)
+    device = profiles.device(prof["parameters"].get("device", "auto"))
+    settings = studies.study_settings(args.profile)
+    scans = load(prof["parameters"]["data"], show_progress=False)
+    scans = dict(list(scans.items())[: settings["comparison_scans"]])
+    model_cfg, train_cfg = studies.variant_config(args.profile, args.variant)
+    data = prepare(scans, device)
+    model = build_model(scans, data, model_cfg, 0).to(device)
+    n_neurons = sum(d.info.n_neurons for d in data.values())
+    print(f"profile {prof['name']}, device {device}, threads {torch.get_num_threads()}, "
+          f"{len(scans)} scans, {n_neurons} neurons, variant {args.variant}")
+    print(f"core {model_cfg.core}")
+    print(f"parameters: core {model.n_parameters('core'):,}, all {model.n_parameters('all'):,}")
+
+    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+    B = train_cfg.batch_size
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        for s, d in data.items():
+            i = d.tiers["train"][torch.randint(len(d.tiers["train"]), (B,), generator=gen).to(device)]
+            with autocast(device):
+                pred = model(d.images[i], s, d.behavior[i], d.pupil[i])
+            (poisson_loss(pred.float(), d.responses[i]) + model.regularizer(s)).backward()
+        opt.step()
+
+    model.train()
+    for _ in range(3):
+        step()
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync(device)
+    dt = time.perf_counter() - t0
+    print(f"training: {args.steps * B * len(data) / dt:,.0f} images/s "
+          f"({1000 * dt / args.steps:.0f} ms per step of {len(data)} x {B} images)")
+
+    sync(device)
+    t0 = time.perf_counter()
+    preds = predict_tier(model, data, "test")
+    sync(device)
+    dt = time.perf_counter() - t0
+    print(f"evaluation: {sum(len(p) for p in preds.values()) / dt:,.0f} images/s")
+
+    if args.no_convergence:
+        return
+    model = build_model(scans, data, model_cfg, 0).to(device)
+    t0 = time.perf_counter()
+    hist = fit(model, data, train_cfg, 0, show_progress=False)
+    total = time.perf_counter() - t0
+    best = float(hist.val_corr.max())
+    reached = hist.seconds.values[hist.val_corr.values >= 0.95 * best][0]
+    print(f"convergence: {int(hist.attrs['epochs'])} epochs in {total:.0f} s "
+          f"({hist.attrs['stopped']}); best validation correlation {best:.3f}; "
+          f"95 % of it after {reached:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

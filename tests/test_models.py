@@ -1,0 +1,110 @@
+"""Core, readouts, shifter, modulator and the whole model."""
+
+import numpy as np
+import pytest
+import torch
+
+from v1lib.models import CoreConfig, Encoder, ModelConfig, ScanInfo, Stacked2dCore
+from v1lib.models.core import laplace_l2norm
+from v1lib.models.readouts import FactorizedReadout, GaussianReadout, PointPooledReadout
+
+SMALL_CORE = CoreConfig(layers=2, channels=4, input_kernel=5, hidden_kernel=3)
+
+
+def info(n=5):
+    r = np.random.default_rng(0)
+    return ScanInfo(n_neurons=n, cortical_xy=r.normal(0, 100, (n, 2)).astype(np.float32),
+                    image_mean=100.0, image_std=50.0, response_std=np.ones(n, np.float32),
+                    behavior_mean=np.array([20.0, 0.0, 3.0]), behavior_std=np.ones(3),
+                    pupil_mean=np.zeros(2), pupil_std=np.ones(2))
+
+
+def test_core_output_shape_and_valid_first_conv():
+    core = Stacked2dCore(CoreConfig(layers=3, channels=8, input_kernel=9, hidden_kernel=7))
+    y = core(torch.randn(2, 1, 36, 64))
+    assert y.shape == (2, 8, 28, 56) and core.output_shape(36, 64) == (28, 56)
+
+
+def test_laplace_penalty_is_zero_for_flat_interior_and_scale_free():
+    w = torch.zeros(1, 1, 7, 7)
+    w[..., 2:5, 2:5] = 1.0  # a flat patch has a Laplacian only at its border
+    flat = laplace_l2norm(w)
+    assert flat > 0
+    assert torch.isclose(laplace_l2norm(3 * w), flat)  # a ratio: invariant to scale
+    rough = torch.zeros(1, 1, 7, 7)
+    rough[..., ::2, ::2] = 1.0  # a checkerboard is rougher than a patch
+    assert laplace_l2norm(rough) > flat
+
+
+def test_gaussian_readout_samples_in_training_and_is_deterministic_in_eval():
+    ro = GaussianReadout(5, 3, init_sigma=0.3)
+    x = torch.randn(4, 3, 10, 12)
+    ro.train()
+    assert not torch.allclose(ro(x), ro(x))
+    ro.eval()
+    assert torch.equal(ro(x), ro(x))
+
+
+def test_gaussian_readout_reads_the_feature_at_its_position():
+    ro = GaussianReadout(1, 1).eval()
+    with torch.no_grad():
+        ro._mu[:] = torch.tensor([[1.0, -1.0]])  # right edge, top row
+        ro.features[:] = 1.0
+    x = torch.zeros(1, 1, 5, 7)
+    x[0, 0, 0, 6] = 2.0
+    assert torch.isclose(ro(x)[0, 0], torch.tensor(2.0))
+    # a shift of (-1/3, 0) grid units moves one pixel to the left (7 px wide)
+    x[0, 0, 0, 5] = 5.0
+    assert torch.isclose(ro(x, shift=torch.tensor([[-1 / 3, 0.0]]))[0, 0], torch.tensor(5.0), atol=1e-5)
+
+
+def test_grid_predictor_normalises_cortical_coordinates():
+    xy = np.array([[0, 0], [100, 0], [0, 300]], dtype=np.float32)
+    ro = GaussianReadout(3, 2, cortical_xy=xy)
+    g = ro.source_grid.numpy()
+    assert np.allclose(g.mean(0), 0, atol=1e-6) and np.isclose(np.abs(g).max(), 1)
+    assert ro.mu.shape == (3, 2) and ro._mu is None
+
+
+def test_factorized_and_point_readouts():
+    x = torch.randn(2, 3, 8, 9)
+    fac = FactorizedReadout(4, 3, 8, 9)
+    assert fac(x).shape == (2, 4)
+    with pytest.raises(ValueError, match="no position to shift"):
+        fac(x, shift=torch.zeros(2, 2))
+    pt = PointPooledReadout(4, 3, pool_steps=2)
+    assert pt(x).shape == (2, 4) and pt.features.shape == (4, 9)
+    assert fac.regularizer() > 0 and pt.regularizer() > 0
+
+
+def test_encoder_positive_rates_and_behaviour_paths():
+    cfg = ModelConfig(core=SMALL_CORE, shifter=True, modulator=True)
+    m = Encoder(cfg, {"a": info(5), "b": info(3)}, (20, 30)).eval()
+    x = torch.randn(2, 1, 20, 30)
+    b, p = torch.randn(2, 3), torch.randn(2, 2)
+    assert m(x, "a", b, p).shape == (2, 5) and m(x, "b", b, p).shape == (2, 3)
+    assert (m(x, "a", b, p) > 0).all()
+    # the modulator starts at gain 1, so behaviour changes nothing before training
+    assert torch.allclose(m(x, "a", b, p), m(x, "a", b + 5, p))
+    raw = m.predict(np.full((3, 20, 30), 100.0), "a")
+    assert raw.shape == (3, 5) and np.isfinite(raw).all()
+
+
+def test_model_config_errors_name_the_option():
+    with pytest.raises(ValueError, match="unknown readout 'gausian'"):
+        ModelConfig.from_dict({"readout": "gausian"})
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['shiftr'\]"):
+        ModelConfig.from_dict({"shiftr": True})
+    with pytest.raises(ValueError, match=r"unknown core option\(s\) \['chanels'\]"):
+        ModelConfig.from_dict({"core": {"chanels": 3}})
+    with pytest.raises(ValueError, match="factorized readout has no position"):
+        ModelConfig.from_dict({"readout": "factorized", "shifter": True})
+
+
+def test_parameters_per_neuron_gaussian_far_below_factorized():
+    g = Encoder(ModelConfig(core=SMALL_CORE), {"a": info(5)}, (36, 64))
+    f = Encoder(ModelConfig(core=SMALL_CORE, readout="factorized"), {"a": info(5)}, (36, 64))
+    # Gaussian: C features + 4 covariance + 1 bias per neuron (+ a shared grid predictor)
+    grid = sum(p.numel() for p in g.readouts["a"].mu_predictor.parameters())
+    assert g.n_parameters("readout") - grid == 5 * (4 + 4 + 1)
+    assert f.n_parameters("readout") == 5 * (32 * 60 + 4 + 1)

@@ -1,0 +1,178 @@
+"""Training loop: learning, determinism, resuming, caching, evaluation."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from v1lib import metrics
+from v1lib.evaluation import observable_rate, summarize
+from v1lib.models import CoreConfig, ModelConfig
+from v1lib.train import TrainConfig, build_model, fit, fit_cached, prepare, train_model, train_subset
+
+CORE = CoreConfig(layers=2, channels=6, input_kernel=7, hidden_kernel=3)
+TRAIN = TrainConfig(batch_size=32, lr=0.01, max_epochs=4, patience=2, lr_decay_steps=1)
+
+
+def _fit(scans, seed=0, epochs=4, checkpoint=None, **model):
+    data = prepare(scans)
+    m = build_model(scans, data, ModelConfig(core=CORE, **model), seed)
+    h = fit(m, data, dataclasses.replace(TRAIN, max_epochs=epochs), seed, checkpoint,
+            show_progress=False)
+    return m, data, h
+
+
+def _state(m):
+    return {k: v.clone() for k, v in m.state_dict().items()}
+
+
+def _teacher_scans(n_trials=600, n_neurons=12, seed=0):
+    """Responses of a random model (the teacher) to noise images, with Poisson
+    noise: the student's model class contains the truth."""
+    import xarray as xr
+
+    from v1lib.models.encoder import Encoder
+
+    from .test_models import info
+
+    r = np.random.default_rng(seed)
+    images = r.normal(128, 40, (n_trials, 20, 30)).clip(0, 255).astype(np.float32)
+    teacher = Encoder(ModelConfig(core=CORE, grid_predictor=False), {"t": info(n_neurons)},
+                      (20, 30)).eval()
+    with torch.no_grad():
+        teacher.readouts["t"].features.mul_(40)
+    rate = teacher.predict(images, "t")
+    tier = np.array(["train"] * (n_trials - 200) + ["validation"] * 100 + ["test"] * 100)
+    image_id = np.arange(n_trials)
+    image_id[-100:] = n_trials - 100 + np.arange(100) // 5  # 20 test images x 5 repeats
+    images[-100:] = images[image_id[-100:]]
+    with torch.no_grad():
+        rate[-100:] = teacher.predict(images[-100:], "t")
+    ds = xr.Dataset(
+        {"images": (("trial", "y", "x"), images),
+         "responses": (("trial", "neuron"), r.poisson(rate).astype(np.float32)),
+         "behavior": (("trial", "behavior_var"), r.normal(1, 0.1, (n_trials, 3))),
+         "pupil_center": (("trial", "eye_axis"), r.normal(0, 1, (n_trials, 2)))},
+        coords={"tier": ("trial", tier), "image_id": ("trial", image_id),
+                "behavior_var": ["pupil", "dpupil", "running"], "eye_axis": ["x", "y"],
+                "cortical_x": ("neuron", r.normal(0, 100, n_neurons)),
+                "cortical_y": ("neuron", r.normal(0, 100, n_neurons)),
+                "cortical_z": ("neuron", np.zeros(n_neurons)),
+                "animal": ("neuron", ["t"] * n_neurons), "unit_id": ("neuron", np.arange(n_neurons))},
+        attrs={"scan": "t"})
+    return {"t": ds}, rate
+
+
+def test_training_recovers_a_teacher_model():
+    scans, rate = _teacher_scans()
+    data = prepare(scans)
+    test = data["t"].tiers["test"].numpy()
+    untrained = build_model(scans, data, ModelConfig(core=CORE, grid_predictor=False), 0)
+    before = metrics.corr(untrained.predict(scans["t"].images.values[test], "t"), rate[test]).mean()
+    m, data, h = _fit(scans, epochs=15, grid_predictor=False)
+    after = metrics.corr(m.predict(scans["t"].images.values[test], "t"), rate[test]).mean()
+    assert after > 0.4 and after > before + 0.3, (before, after)
+    assert h.val_corr.max() == pytest.approx(h.attrs["best_val_corr"])
+
+
+def test_same_seed_same_model_on_cpu(tiny_scans):
+    a, _, ha = _fit(tiny_scans, seed=5, epochs=2, shifter=True, modulator=True)
+    b, _, hb = _fit(tiny_scans, seed=5, epochs=2, shifter=True, modulator=True)
+    for k, v in _state(a).items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    np.testing.assert_array_equal(ha.val_corr, hb.val_corr)
+    c, _, _ = _fit(tiny_scans, seed=6, epochs=2, shifter=True, modulator=True)
+    assert not torch.equal(_state(a)["core.layers.0.0.weight"], c.state_dict()["core.layers.0.0.weight"])
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_scans, tmp_path):
+    full, _, hf = _fit(tiny_scans, seed=1, epochs=4)
+    ck = tmp_path / "checkpoint.pt"
+    _fit(tiny_scans, seed=1, epochs=2, checkpoint=ck)  # "interrupted" after two epochs
+    assert ck.is_file()
+    resumed, _, hr = _fit(tiny_scans, seed=1, epochs=4, checkpoint=ck)
+    np.testing.assert_allclose(hr.val_corr, hf.val_corr, rtol=1e-6)
+    for k, v in _state(full).items():
+        torch.testing.assert_close(resumed.state_dict()[k], v)
+
+
+def test_early_stopping_restores_the_best_weights(tiny_scans, monkeypatch):
+    import v1lib.train as train
+
+    scores = iter([0.1, 0.5, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
+    seen = {}
+
+    def fake_score(model, data):
+        s = next(scores)
+        seen[s] = {k: v.clone() for k, v in model.state_dict().items()}
+        return s
+
+    monkeypatch.setattr(train, "validation_score", fake_score)
+    m, _, h = _fit(tiny_scans, epochs=8)
+    assert h.attrs["best_val_corr"] == 0.5
+    assert h.attrs["stopped"] == "early stopping" and h.sizes["epoch"] < 8
+    for k, v in seen[0.5].items():
+        assert torch.equal(m.state_dict()[k], v), k
+    assert h.lr.values[-1] < h.lr.values[0]  # the learning rate decayed once
+
+
+def test_fit_cached_reloads_without_training(tiny_scans, tmp_path, monkeypatch):
+    cfg = ModelConfig(core=CORE)
+    tc = dataclasses.replace(TRAIN, max_epochs=1)
+    a = fit_cached(tiny_scans, cfg, tc, 0, tmp_path, show_progress=False)
+    assert (a.folder / "model.pt").is_file() and not (a.folder / "checkpoint.pt").exists()
+    prov = json.loads((a.folder / "provenance.json").read_text())
+    assert {"git_commit", "versions", "seed", "config_hash"} <= set(prov)
+    import v1lib.train as train
+
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("retrained a cached model"))
+    b = fit_cached(tiny_scans, cfg, tc, 0, tmp_path, show_progress=False)
+    assert b.folder == a.folder
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(b.model.state_dict()[k], v)
+
+
+def test_output_folder_of_another_config_is_refused(tiny_scans, tmp_path):
+    tc = dataclasses.replace(TRAIN, max_epochs=1)
+    train_model(tiny_scans, ModelConfig(core=CORE), tc, 0, tmp_path, show_progress=False)
+    with pytest.raises(ValueError, match="holds a run of another configuration"):
+        train_model(tiny_scans, ModelConfig(core=CORE, readout="point"), tc, 0, tmp_path,
+                    show_progress=False)
+
+
+def test_frozen_core_is_not_trained(tiny_scans):
+    source, _, _ = _fit(tiny_scans, epochs=1)
+    data = prepare(tiny_scans)
+    m = build_model(tiny_scans, data, ModelConfig(core=CORE), 3)
+    m.core.load_state_dict(source.core.state_dict())
+    before = {k: v.clone() for k, v in m.core.state_dict().items()}
+    fit(m, data, dataclasses.replace(TRAIN, max_epochs=2, freeze_core=True), 0, show_progress=False)
+    for k, v in before.items():
+        assert torch.equal(m.core.state_dict()[k], v), k
+
+
+def test_train_fraction_subsets_are_nested(tiny_scans):
+    ds = next(iter(tiny_scans.values()))
+    small, half, full = (set(train_subset(ds, f)) for f in (0.25, 0.5, 1.0))
+    assert small < half < full and len(full) == int((ds.tier == "train").sum())
+    with pytest.raises(ValueError, match="train_fraction"):
+        TrainConfig.from_dict({"train_fraction": 0})
+
+
+def test_ground_truth_rate_scores_a_ceiling_fraction_of_one(tiny_scans):
+    """Scoring the noise-free rate as if it were a model gives exactly the ceiling."""
+    scan, ds = next(iter(tiny_scans.items()))
+    test = ds.where(ds.tier == "test", drop=True)
+    from v1lib.evaluation import neuron_scores
+
+    s = neuron_scores(test.responses, test.gt_rate.astype(np.float32).rename("p"), ds)
+    summary = summarize(s)
+    assert summary["gt_ceiling_fraction"] == pytest.approx(1.0)
+    np.testing.assert_allclose(s.single_trial_corr, s.gt_ceiling_corr, atol=1e-6)
+    # the observable rate lacks only the latent state: it correlates more with
+    # gt_rate than the stimulus rate alone does
+    obs = observable_rate(ds)
+    assert metrics.corr(ds.gt_rate.values, obs).mean() > metrics.corr(
+        ds.gt_rate.values, ds.gt_stimulus_rate.values).mean()

@@ -1,0 +1,134 @@
+"""Trained models against the in-silico V1's ground truth: where each model
+neuron looks (receptive-field centres mapped in silico), how the model moves
+receptive fields with the eye (shifter), and how it scales responses with
+behaviour (modulator)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .models.encoder import Encoder
+
+
+def _inputs(model: Encoder, scan: str, batch: int, device):
+    b = model.mean_behavior(scan, batch) if model.modulators is not None else None
+    p = torch.zeros(batch, 2, device=device) if model.shifters is not None else None
+    return b, p
+
+
+def rf_maps(model: Encoder, scan: str, image_shape: tuple[int, int], n_samples: int = 8,
+            chunk: int = 250, seed: int = 0) -> xr.DataArray:
+    """Sensitivity map of every neuron: the mean squared gradient of its
+    predicted response with respect to white-noise images (in the model's
+    normalised input units), at the mean eye position and behaviour.
+
+    Each image of a batch serves one neuron, so one backward pass gives the
+    gradients of ``chunk`` neurons at once."""
+    model.eval()
+    dev = next(model.parameters()).device
+    n = model.readouts[scan].features.shape[0]
+    h, w = image_shape
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    maps = torch.zeros(n, h, w)
+    for s in range(0, n, chunk):
+        idx = torch.arange(s, min(s + chunk, n))
+        b, p = _inputs(model, scan, len(idx), dev)
+        for _ in range(n_samples):
+            x = torch.randn(len(idx), 1, h, w, generator=gen).to(dev).requires_grad_(True)
+            out = model(x, scan, b, p)
+            (g,) = torch.autograd.grad(out[torch.arange(len(idx)), idx.to(dev)].sum(), x)
+            maps[idx] += g[:, 0].detach().cpu() ** 2
+    maps /= n_samples
+    return xr.DataArray(maps.numpy(), dims=("neuron", "y", "x"),
+                        coords={"neuron": np.arange(n), "y": np.arange(h), "x": np.arange(w)},
+                        name="sensitivity", attrs={"units": "(normalised response / input SD)^2"})
+
+
+def map_centres(maps: xr.DataArray, level: float = 0.5) -> xr.Dataset:
+    """Centroid of each map above ``level`` x its maximum, in pixels."""
+    m = maps.values
+    top = m.reshape(len(m), -1).max(1)[:, None, None]
+    wts = np.clip(m - level * top, 0, None)
+    tot = wts.sum((1, 2)) + 1e-30
+    ys, xs = np.arange(m.shape[1]), np.arange(m.shape[2])
+    cx = (wts.sum(1) * xs).sum(1) / tot
+    cy = (wts.sum(2) * ys).sum(1) / tot
+    return xr.Dataset({"rf_x": ("neuron", cx), "rf_y": ("neuron", cy)},
+                      coords={"neuron": maps.neuron.values})
+
+
+def compare_rf_centres(model_xy: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
+    """Model vs true RF centres (px) after removing one global offset (the
+    median difference; it absorbs the shifter's output at the mean eye
+    position). Adds ``error`` (px) per neuron and the offset in attrs."""
+    dx = model_xy.rf_x.values - ds.gt_rf_x.values
+    dy = model_xy.rf_y.values - ds.gt_rf_y.values
+    ox, oy = float(np.median(dx)), float(np.median(dy))
+    err = np.hypot(dx - ox, dy - oy)
+    return xr.Dataset(
+        {"model_rf_x": ("neuron", model_xy.rf_x.values - ox),
+         "model_rf_y": ("neuron", model_xy.rf_y.values - oy),
+         "true_rf_x": ("neuron", ds.gt_rf_x.values), "true_rf_y": ("neuron", ds.gt_rf_y.values),
+         "error": ("neuron", err)},
+        coords={"unit_id": ("neuron", ds.unit_id.values)},
+        attrs={"offset_x_px": ox, "offset_y_px": oy, "units": "px"})
+
+
+@torch.no_grad()
+def recovered_shifts(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Dataset:
+    """The shifter's RF shift for every trial, in screen pixels, beside the true
+    one (``gt_eye_shift``). Grid units become pixels through the feature map's
+    size (``align_corners=True``: [-1, 1] spans W'-1 feature pixels, each
+    ``stride`` image pixels wide)."""
+    if model.shifters is None:
+        raise ValueError("this model has no shifter")
+    model.eval()
+    dev = next(model.parameters()).device
+    norm = model.normalizers[scan]
+    pupil = norm.pupil(torch.as_tensor(ds.pupil_center.values, dtype=torch.float32, device=dev))
+    delta = model.shifters[scan](pupil).cpu().numpy()
+    h, w = model.core.output_shape(ds.sizes["y"], ds.sizes["x"])
+    px = delta * np.array([(w - 1) / 2, (h - 1) / 2]) * model.core.config.stride
+    return xr.Dataset({"model_shift": (("trial", "eye_axis"), px),
+                       "true_shift": (("trial", "eye_axis"), ds.gt_eye_shift.values)},
+                      coords={"eye_axis": ["x", "y"], "tier": ("trial", ds.tier.values)},
+                      attrs={"units": "px"})
+
+
+def shift_agreement(shifts: xr.Dataset) -> xr.Dataset:
+    """Per eye axis: correlation of model and true shift, and the slope of the
+    model shift on the true one (1 = the right gain), means removed."""
+    out = {"corr": [], "slope": []}
+    for a in shifts.eye_axis.values:
+        m = shifts.model_shift.sel(eye_axis=a).values
+        t = shifts.true_shift.sel(eye_axis=a).values
+        m, t = m - m.mean(), t - t.mean()
+        out["corr"].append(float((m * t).sum() / np.sqrt((m**2).sum() * (t**2).sum() + 1e-30)))
+        out["slope"].append(float((m * t).sum() / ((t**2).sum() + 1e-30)))
+    return xr.Dataset({k: ("eye_axis", v) for k, v in out.items()},
+                      coords={"eye_axis": shifts.eye_axis.values})
+
+
+@torch.no_grad()
+def recovered_gain_weights(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Dataset:
+    """Log-gain per SD of each behaviour variable, read off the modulator by
+    regressing its log gain on the z-scored behaviour of every trial, beside
+    the true weights (``gt_behavior_weights``)."""
+    if model.modulators is None:
+        raise ValueError("this model has no modulator")
+    model.eval()
+    dev = next(model.parameters()).device
+    norm = model.normalizers[scan]
+    b = ds.behavior.values.astype(np.float64)
+    gain = model.modulators[scan](norm.behavior(torch.as_tensor(b, dtype=torch.float32, device=dev)))
+    log_g = np.log(gain.cpu().numpy().astype(np.float64))
+    bz = (b - b.mean(0)) / b.std(0)
+    design = np.column_stack([np.ones(len(bz)), bz])
+    coef = np.linalg.lstsq(design, log_g, rcond=None)[0][1:].T  # (neuron, behavior_var)
+    return xr.Dataset({"model_weight": (("neuron", "behavior_var"), coef),
+                       "true_weight": (("neuron", "behavior_var"), ds.gt_behavior_weights.values)},
+                      coords={"behavior_var": ds.behavior_var.values,
+                              "unit_id": ("neuron", ds.unit_id.values)},
+                      attrs={"units": "log gain per SD"})

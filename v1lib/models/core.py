@@ -1,0 +1,93 @@
+"""The core: a stack of 2D convolutions shared by every neuron of every animal.
+
+Follows neuralpredictors' ``Stacked2dCore`` as the Lurz et al. (2021) and
+Sensorium 2022 baselines configure it: a first convolution without padding,
+then depth-separable hidden convolutions with "same" padding, each followed by
+batch norm and an ELU. A Laplace penalty keeps the first-layer filters smooth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    in_channels: int = 1
+    layers: int = 4
+    channels: int = 64
+    input_kernel: int = 9
+    hidden_kernel: int = 7
+    depth_separable: bool = True
+    pad_input: bool = False
+    stride: int = 1  # stride of the first convolution (2 quarters the cost of every later layer)
+    bn_momentum: float = 0.9  # PyTorch convention: weight of the new batch statistics
+    gamma_input: float = 6.3831  # weight of the Laplace penalty on the first layer
+    linear: bool = False  # no nonlinearity inside the core (the LN baseline)
+
+
+class DepthSeparableConv2d(nn.Sequential):
+    """1x1 conv -> depthwise kxk conv -> 1x1 conv."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, padding: int):
+        super().__init__(
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.Conv2d(c_out, c_out, kernel, padding=padding, groups=c_out, bias=False),
+            nn.Conv2d(c_out, c_out, 1, bias=False),
+        )
+
+
+_LAPLACE = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+
+
+def laplace_l2norm(weight: torch.Tensor) -> torch.Tensor:
+    """sum ||L * W||^2 / sum ||W||^2 over all (out, in) filters of a conv weight."""
+    o, i, h, w = weight.shape
+    flat = weight.reshape(o * i, 1, h, w)
+    lap = F.conv2d(flat, _LAPLACE.to(weight)[None, None], padding=1)
+    return lap.pow(2).sum() / flat.pow(2).sum().clamp_min(1e-12)
+
+
+class Stacked2dCore(nn.Module):
+    def __init__(self, config: CoreConfig):
+        super().__init__()
+        c = config
+        self.config = c
+        act = nn.Identity if c.linear else nn.ELU
+        pad = c.input_kernel // 2 if c.pad_input else 0
+        layers = [nn.Sequential(
+            nn.Conv2d(c.in_channels, c.channels, c.input_kernel, stride=c.stride, padding=pad,
+                      bias=False),
+            nn.BatchNorm2d(c.channels, momentum=c.bn_momentum), act())]
+        for _ in range(c.layers - 1):
+            conv = (DepthSeparableConv2d(c.channels, c.channels, c.hidden_kernel, c.hidden_kernel // 2)
+                    if c.depth_separable
+                    else nn.Conv2d(c.channels, c.channels, c.hidden_kernel,
+                                   padding=c.hidden_kernel // 2, bias=False))
+            layers.append(nn.Sequential(conv, nn.BatchNorm2d(c.channels, momentum=c.bn_momentum),
+                                        act()))
+        self.layers = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_normal_(m.weight)
+
+    @property
+    def out_channels(self) -> int:
+        return self.config.channels
+
+    def output_shape(self, height: int, width: int) -> tuple[int, int]:
+        """Spatial size of the feature map for an input of ``height x width``."""
+        c = self.config
+        pad = c.input_kernel // 2 if c.pad_input else 0
+        size = lambda n: (n + 2 * pad - c.input_kernel) // c.stride + 1
+        return size(height), size(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+    def regularizer(self) -> torch.Tensor:
+        return self.config.gamma_input * laplace_l2norm(self.layers[0][0].weight)

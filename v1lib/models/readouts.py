@@ -1,0 +1,145 @@
+"""Readouts: from the core's feature map to one predicted response per neuron.
+
+Three ways to say where a neuron looks and what it pools:
+
+* :class:`GaussianReadout` (Lurz et al. 2021): one position per neuron, learned
+  as a 2D Gaussian whose samples pick the feature vector during training and
+  whose mean does at evaluation; optionally the position is predicted from the
+  neuron's cortical coordinates (the grid mean predictor, i.e. retinotopy).
+* :class:`FactorizedReadout` (Klindt et al. 2017): a full spatial mask per
+  neuron times a feature vector.
+* :class:`PointPooledReadout` (Sinz et al. 2018): a learned point that samples
+  the feature map and average-pooled copies of it.
+
+Positions are in grid units: [-1, 1] spans the feature map with
+``align_corners=True``. An eye-position shift (one per trial, from the shifter)
+is added to every neuron's position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def sample_features(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples of ``x`` (B, C, H, W) at ``grid`` (B, N, 2) -> (B, C, N)."""
+    return F.grid_sample(x, grid[:, :, None, :], align_corners=True).squeeze(-1)
+
+
+class GaussianReadout(nn.Module):
+    """Gaussian readout with a full covariance (``FullGaussian2d``).
+
+    Training: position p = clamp(mu + S z, -1, 1), one z ~ N(0, I) per image
+    and neuron; evaluation: p = clamp(mu, -1, 1). The shift is added after the
+    clamp. Output: w_n . x(p_n) + b_n. Penalty: ``gamma`` * sum |w|.
+    """
+
+    def __init__(self, n_neurons: int, channels: int, cortical_xy: np.ndarray | None = None,
+                 init_mu_range: float = 0.3, init_sigma: float = 0.1, gamma: float = 0.0076,
+                 grid_hidden: int = 30):
+        super().__init__()
+        self.n_neurons, self.gamma = n_neurons, gamma
+        if cortical_xy is not None:  # grid mean predictor from cortical coordinates
+            c = np.asarray(cortical_xy, dtype=np.float32)[:, :2]
+            c = c - c.mean(0)
+            c = c / max(np.abs(c).max(), 1e-9)
+            self.register_buffer("source_grid", torch.from_numpy(c))
+            self.mu_predictor = nn.Sequential(nn.Linear(2, grid_hidden), nn.ELU(),
+                                              nn.Linear(grid_hidden, 2), nn.Tanh())
+            self._mu = None
+        else:
+            self.mu_predictor = None
+            self._mu = nn.Parameter(torch.empty(n_neurons, 2).uniform_(-init_mu_range, init_mu_range))
+        self.sigma = nn.Parameter(torch.empty(n_neurons, 2, 2).uniform_(-init_sigma, init_sigma))
+        self.features = nn.Parameter(torch.full((n_neurons, channels), 1.0 / channels))
+        self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    @property
+    def mu(self) -> torch.Tensor:
+        """Mean position of each neuron (N, 2), [x, y] in grid units."""
+        return self.mu_predictor(self.source_grid) if self.mu_predictor is not None else self._mu
+
+    def positions(self, batch: int, shift: torch.Tensor | None = None) -> torch.Tensor:
+        mu = self.mu[None].expand(batch, -1, -1)
+        if self.training:
+            z = torch.randn(batch, self.n_neurons, 1, 2, device=mu.device)
+            mu = mu + (self.sigma[None] * z).sum(-1)  # S z, one z per image and neuron
+        grid = mu.clamp(-1, 1)
+        if shift is not None:
+            grid = grid + shift[:, None, :]
+        return grid
+
+    def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        y = sample_features(x, self.positions(x.shape[0], shift))  # (B, C, N)
+        return (y * self.features.T).sum(1) + self.bias
+
+    def regularizer(self) -> torch.Tensor:
+        return self.gamma * self.features.abs().sum()
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        if self._mu is not None:
+            self._mu.clamp_(-1, 1)
+
+
+class FactorizedReadout(nn.Module):
+    """Spatial mask (N, H, W) times feature weights (N, C), both L1-penalised."""
+
+    def __init__(self, n_neurons: int, channels: int, height: int, width: int,
+                 gamma_spatial: float = 0.01, gamma_features: float = 0.0076, init_noise: float = 1e-3):
+        super().__init__()
+        self.gamma_spatial, self.gamma_features = gamma_spatial, gamma_features
+        self.spatial = nn.Parameter(init_noise * torch.randn(n_neurons, height, width))
+        self.features = nn.Parameter(torch.full((n_neurons, channels), 1.0 / channels))
+        self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        if shift is not None:
+            raise ValueError("the factorized readout has no position to shift; "
+                             "use it without a shifter")
+        pooled = torch.einsum("bchw,nhw->bnc", x, self.spatial)
+        return (pooled * self.features).sum(-1) + self.bias
+
+    def regularizer(self) -> torch.Tensor:
+        return (self.gamma_spatial * self.spatial.abs().sum()
+                + self.gamma_features * self.features.abs().sum())
+
+
+class PointPooledReadout(nn.Module):
+    """A learned point per neuron sampling the feature map and ``pool_steps``
+    successively average-pooled (kernel = stride = ``pool_kernel``) copies of it
+    (``PointPooled2d``)."""
+
+    def __init__(self, n_neurons: int, channels: int, pool_steps: int = 2, pool_kernel: int = 3,
+                 init_range: float = 0.2, gamma: float = 0.0207):
+        super().__init__()
+        self.pool_steps, self.pool_kernel, self.gamma = pool_steps, pool_kernel, gamma
+        self.grid = nn.Parameter(torch.empty(n_neurons, 2).uniform_(-init_range, init_range))
+        self.features = nn.Parameter(torch.full((n_neurons, channels * (pool_steps + 1)),
+                                                1.0 / (channels * (pool_steps + 1))))
+        self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    @property
+    def mu(self) -> torch.Tensor:
+        return self.grid
+
+    def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        grid = self.grid.clamp(-1, 1)[None].expand(x.shape[0], -1, -1)
+        if shift is not None:
+            grid = grid + shift[:, None, :]
+        samples = [sample_features(x, grid)]
+        for _ in range(self.pool_steps):
+            x = F.avg_pool2d(x, self.pool_kernel, stride=self.pool_kernel, ceil_mode=True)
+            samples.append(sample_features(x, grid))
+        y = torch.cat(samples, dim=1)  # (B, C * (steps + 1), N)
+        return (y * self.features.T).sum(1) + self.bias
+
+    def regularizer(self) -> torch.Tensor:
+        return self.gamma * self.features.abs().sum()
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        self.grid.clamp_(-1, 1)
