@@ -63,7 +63,7 @@ display(Markdown(
     f"{', '.join(s for s in scans if s != target)}; held-out animal **{target}** "
     f"({scans[target].sizes['neuron']} neurons, "
     f"{int((scans[target].tier == 'train').sum())} training images); fractions "
-    f"{settings['fractions']}; seeds {settings['seeds']}; on `{device}`."))
+    f"{settings['fractions']}; seeds {settings['transfer_seeds']}; on `{device}`."))
 
 # %% [markdown]
 # ## The data-efficiency curve
@@ -112,9 +112,10 @@ glue("transfer_gain_full", claims["gain_at_full_data_pct"], display=False)
 display(Markdown(claims["text"]))
 
 # %% [markdown]
-# What was transferred: the first-layer filters of the source core (each
-# scaled to its own range). Smooth, oriented, Gabor-like filters at several
-# scales are what the in-silico neurons' ground-truth features are built from.
+# What was transferred: the first-layer filters of the source core, each
+# scaled to its own range. For comparison, the in-silico neurons' ground-truth
+# features are built from Gabor filters at 8 orientations and 3 spatial
+# frequencies; the core's filters are only the first of its four layers.
 
 # %%
 w = core.model.core.layers[0][0].weight.detach().cpu().numpy()[:, 0]
@@ -135,9 +136,10 @@ pd.Series({k: v for k, v in source_summary.items() if k != "n_neurons"}, name="s
 # ## What this chapter shows
 #
 # The transferred core was trained on other animals' neurons and never saw the
-# held-out animal; its readout alone was fitted. The curve shows where that
-# helps: with few images, learning a whole core from one animal's data is
-# hard, while a readout on a good core needs little data. With all of the
-# animal's data, direct training catches up, by how much depends on how many
-# neurons and images the source animals contributed. Task-driven cores join
-# this comparison in the MouseNet chapter.
+# held-out animal; only its readout was fitted. Read off the curves above:
+
+# %%
+display(Markdown(studies.transfer_summary_text(curve)))
+
+# %% [markdown]
+# Task-driven cores join this comparison in the MouseNet chapter.

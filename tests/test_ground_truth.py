@@ -37,3 +37,51 @@ def test_compare_rf_centres_removes_one_global_offset():
     cmp = ground_truth.compare_rf_centres(model, true)
     assert cmp.attrs["offset_x_px"] == 2.0 and cmp.attrs["offset_y_px"] == -1.0
     np.testing.assert_allclose(cmp.error, [0.0, 0.0, 4.0])
+
+
+class _Identity(torch.nn.Module):
+    def forward(self, x):
+        return x
+
+
+def test_recovered_shifts_convert_grid_units_to_screen_pixels():
+    """A shift of d grid units moves the readout by d (W'-1)/2 feature pixels,
+    each ``stride`` screen pixels wide."""
+    cfg = ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5, stride=2), shifter=True)
+    m = Encoder(cfg, {"a": info(3)}, (21, 41)).eval()
+    m.shifters["a"] = _Identity()  # shift = z-scored pupil centre (info(): mean 0, SD 1)
+    h, w = m.core.output_shape(21, 41)
+    assert (h, w) == (9, 19)
+    pupil = np.array([[0.5, -0.25], [-1.0, 1.0]])
+    ds = xr.Dataset({"pupil_center": (("trial", "eye_axis"), pupil),
+                     "gt_eye_shift": (("trial", "eye_axis"), pupil * [18, 8]),
+                     "images": (("trial", "y", "x"), np.zeros((2, 21, 41)))},
+                    coords={"tier": ("trial", ["test", "test"])})
+    s = ground_truth.recovered_shifts(m, "a", ds)
+    np.testing.assert_allclose(s.model_shift, pupil * [9 * 2, 4 * 2], rtol=1e-6)
+    agree = ground_truth.shift_agreement(s)
+    np.testing.assert_allclose(agree.slope, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(agree.corr, 1.0, rtol=1e-6)
+
+
+def test_recovered_gain_weights_read_a_log_linear_modulator():
+    """A modulator whose log gain is linear in z-scored behaviour gives back its weights."""
+    cfg = ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5), modulator=True)
+    m = Encoder(cfg, {"a": info(2)}, (20, 30)).eval()
+    W = torch.tensor([[0.3, 0.0, -0.2], [0.0, 0.5, 0.1]])
+    r = np.random.default_rng(0)
+    b = r.normal([20, 0, 5], [2, 1, 3], (500, 3))
+    mean, sd = b.mean(0), b.std(0)
+
+    class LogLinear(torch.nn.Module):  # input: behaviour / SD (info(): SD 1)
+        def forward(self, x):
+            z = (x - torch.as_tensor(mean, dtype=x.dtype)) / torch.as_tensor(sd, dtype=x.dtype)
+            return torch.exp(z @ W.T)
+
+    m.modulators["a"] = LogLinear()
+    ds = xr.Dataset({"behavior": (("trial", "behavior_var"), b),
+                     "gt_behavior_weights": (("neuron", "behavior_var"), W.numpy())},
+                    coords={"behavior_var": ["pupil", "dpupil", "running"],
+                            "unit_id": ("neuron", [0, 1])})
+    g = ground_truth.recovered_gain_weights(m, "a", ds)
+    np.testing.assert_allclose(g.model_weight, W.numpy(), atol=1e-4)

@@ -25,6 +25,12 @@ def test_core_output_shape_and_valid_first_conv():
     assert y.shape == (2, 8, 28, 56) and core.output_shape(36, 64) == (28, 56)
 
 
+def test_laplace_penalty_of_a_delta_filter_is_20():
+    w = torch.zeros(2, 1, 7, 7)
+    w[:, :, 3, 3] = 1.0  # the Laplacian of a delta is the kernel: 4^2 + 4 * 1^2 = 20 per filter
+    assert torch.isclose(laplace_l2norm(w), torch.tensor(20.0))
+
+
 def test_laplace_penalty_is_zero_for_flat_interior_and_scale_free():
     w = torch.zeros(1, 1, 7, 7)
     w[..., 2:5, 2:5] = 1.0  # a flat patch has a Laplacian only at its border
@@ -62,7 +68,9 @@ def test_grid_predictor_normalises_cortical_coordinates():
     xy = np.array([[0, 0], [100, 0], [0, 300]], dtype=np.float32)
     ro = GaussianReadout(3, 2, cortical_xy=xy)
     g = ro.source_grid.numpy()
-    assert np.allclose(g.mean(0), 0, atol=1e-6) and np.isclose(np.abs(g).max(), 1)
+    # centred, then divided by one maximum over all neurons and both axes (200 um)
+    expected = (xy - xy.mean(0)) / 200.0
+    np.testing.assert_allclose(g, expected, atol=1e-6)
     assert ro.mu.shape == (3, 2) and ro._mu is None
 
 
@@ -108,3 +116,24 @@ def test_parameters_per_neuron_gaussian_far_below_factorized():
     grid = sum(p.numel() for p in g.readouts["a"].mu_predictor.parameters())
     assert g.n_parameters("readout") - grid == 5 * (4 + 4 + 1)
     assert f.n_parameters("readout") == 5 * (32 * 60 + 4 + 1)
+
+
+def test_even_kernels_and_missing_inputs_are_refused():
+    with pytest.raises(ValueError, match="'hidden_kernel' must be odd"):
+        ModelConfig.from_dict({"core": {"hidden_kernel": 6}})
+    m = Encoder(ModelConfig(core=SMALL_CORE, shifter=True, modulator=True), {"a": info(2)}, (20, 30))
+    x = torch.randn(1, 1, 20, 30)
+    with pytest.raises(ValueError, match="pass 'pupil_center'"):
+        m(x, "a", behavior=torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="pass 'behavior'"):
+        m(x, "a", pupil_center=torch.zeros(1, 2))
+
+
+def test_factorized_masks_are_normalised_and_penalised_jointly():
+    ro = FactorizedReadout(3, 2, 4, 5)
+    with torch.no_grad():
+        ro.spatial.normal_()
+    assert torch.allclose(ro.normalized_spatial.pow(2).sum((1, 2)), torch.ones(3), atol=1e-3)
+    with torch.no_grad():
+        ro.features.zero_()
+    assert ro.regularizer() == 0  # a neuron without feature weights costs nothing

@@ -16,11 +16,11 @@ CORE = CoreConfig(layers=2, channels=6, input_kernel=7, hidden_kernel=3)
 TRAIN = TrainConfig(batch_size=32, lr=0.01, max_epochs=4, patience=2, lr_decay_steps=1)
 
 
-def _fit(scans, seed=0, epochs=4, checkpoint=None, **model):
+def _fit(scans, seed=0, epochs=4, checkpoint=None, patience=2, **model):
     data = prepare(scans)
     m = build_model(scans, data, ModelConfig(core=CORE, **model), seed)
-    h = fit(m, data, dataclasses.replace(TRAIN, max_epochs=epochs), seed, checkpoint,
-            show_progress=False)
+    h = fit(m, data, dataclasses.replace(TRAIN, max_epochs=epochs, patience=patience), seed,
+            checkpoint, show_progress=False)
     return m, data, h
 
 
@@ -32,17 +32,22 @@ def _teacher_scans(n_trials=600, n_neurons=12, seed=0):
     """Responses of a random model (the teacher) to noise images, with Poisson
     noise: the student's model class contains the truth."""
     import xarray as xr
+    from scipy.ndimage import gaussian_filter
 
     from v1lib.models.encoder import Encoder
 
     from .test_models import info
 
     r = np.random.default_rng(seed)
-    images = r.normal(128, 40, (n_trials, 20, 30)).clip(0, 255).astype(np.float32)
+    torch.manual_seed(seed)
+    # smooth noise: spatially correlated like natural images, so that a readout
+    # starting at the wrong position still gets a gradient towards the right one
+    noise = gaussian_filter(r.normal(0, 1, (n_trials, 20, 30)), (0, 1.0, 1.0))
+    images = (128 + 40 * noise / noise.std()).clip(0, 255).astype(np.float32)
     teacher = Encoder(ModelConfig(core=CORE, grid_predictor=False), {"t": info(n_neurons)},
                       (20, 30)).eval()
-    with torch.no_grad():
-        teacher.readouts["t"].features.mul_(40)
+    with torch.no_grad():  # each neuron pools its own random mix of features
+        teacher.readouts["t"].features.normal_(0, 1.0)
     rate = teacher.predict(images, "t")
     tier = np.array(["train"] * (n_trials - 200) + ["validation"] * 100 + ["test"] * 100)
     image_id = np.arange(n_trials)
@@ -71,7 +76,7 @@ def test_training_recovers_a_teacher_model():
     test = data["t"].tiers["test"].numpy()
     untrained = build_model(scans, data, ModelConfig(core=CORE, grid_predictor=False), 0)
     before = metrics.corr(untrained.predict(scans["t"].images.values[test], "t"), rate[test]).mean()
-    m, data, h = _fit(scans, epochs=15, grid_predictor=False)
+    m, data, h = _fit(scans, epochs=15, patience=20, grid_predictor=False)
     after = metrics.corr(m.predict(scans["t"].images.values[test], "t"), rate[test]).mean()
     assert after > 0.4 and after > before + 0.3, (before, after)
     assert h.val_corr.max() == pytest.approx(h.attrs["best_val_corr"])
@@ -98,10 +103,12 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_scans, tmp_path):
         torch.testing.assert_close(resumed.state_dict()[k], v)
 
 
-def test_early_stopping_restores_the_best_weights(tiny_scans, monkeypatch):
+def test_early_stopping_restores_the_best_weights_and_decays_the_lr(tiny_scans, monkeypatch):
     import v1lib.train as train
 
-    scores = iter([0.1, 0.5, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
+    # patience 2, two cycles: epochs 3-4 exhaust the first (restore, decay),
+    # epochs 5-6 the second (restore, stop)
+    scores = iter([0.1, 0.5, 0.2, 0.1, 0.3, 0.4, 0.1, 0.1])
     seen = {}
 
     def fake_score(model, data):
@@ -110,12 +117,27 @@ def test_early_stopping_restores_the_best_weights(tiny_scans, monkeypatch):
         return s
 
     monkeypatch.setattr(train, "validation_score", fake_score)
-    m, _, h = _fit(tiny_scans, epochs=8)
-    assert h.attrs["best_val_corr"] == 0.5
-    assert h.attrs["stopped"] == "early stopping" and h.sizes["epoch"] < 8
+    data = prepare(tiny_scans)
+    m = build_model(tiny_scans, data, ModelConfig(core=CORE), 0)
+    cfg = dataclasses.replace(TRAIN, max_epochs=8, patience=2, lr_decay_steps=2, lr_decay_factor=0.5)
+    h = fit(m, data, cfg, 0, show_progress=False)
+    assert h.attrs["best_val_corr"] == 0.5 and h.attrs["best_epoch"] == 1
+    assert h.attrs["stopped"] == "early stopping" and h.sizes["epoch"] == 6
+    np.testing.assert_allclose(h.lr, [0.01] * 4 + [0.005] * 2)
     for k, v in seen[0.5].items():
         assert torch.equal(m.state_dict()[k], v), k
-    assert h.lr.values[-1] < h.lr.values[0]  # the learning rate decayed once
+
+
+def test_min_lr_floor(tiny_scans, monkeypatch):
+    import v1lib.train as train
+
+    monkeypatch.setattr(train, "validation_score", lambda model, data: 0.1)
+    data = prepare(tiny_scans)
+    m = build_model(tiny_scans, data, ModelConfig(core=CORE), 0)
+    cfg = dataclasses.replace(TRAIN, max_epochs=20, patience=1, lr_decay_steps=4,
+                              lr_decay_factor=0.1, min_lr=2e-4)
+    h = fit(m, data, cfg, 0, show_progress=False)
+    np.testing.assert_allclose(h.lr, [0.01, 0.01, 0.001, 2e-4, 2e-4])  # per epoch, at its start
 
 
 def test_fit_cached_reloads_without_training(tiny_scans, tmp_path, monkeypatch):

@@ -87,6 +87,8 @@ def _fit(args) -> int:
                              "score another tier with --tier validation")
         device = profiles.device(args.device)
         out = Path(args.out)
+        for stale in ("metrics.json", "predictions.nc"):  # never leave a previous run's scores
+            (out / stale).unlink(missing_ok=True)
         res = train_model(scans, model_cfg, train_cfg, args.seed, out, device,
                           show_progress=not args.quiet,
                           provenance_extra={"data": Path(str(args.data)).name,
@@ -96,14 +98,18 @@ def _fit(args) -> int:
     except (ValueError, KeyError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    import numpy as np
+
     from .cache import write_json_atomic
 
+    summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)  # JSON null
+               for k, v in summary.items()}
     write_json_atomic(out / "metrics.json", {"tier": tier, **summary,
                                              "best_val_corr": res.history.attrs["best_val_corr"],
                                              "epochs": int(res.history.attrs["epochs"])})
     write_predictions(preds, scores, out / "predictions.nc")
     keys = ("single_trial_corr", "corr_to_avg", "feve", "fraction_oracle", "gt_ceiling_fraction")
-    print("  ".join(f"{k}={summary[k]:.3f}" for k in keys if k in summary))
+    print("  ".join(f"{k}={summary[k]:.3f}" for k in keys if summary.get(k) is not None))
     print(f"wrote {out / 'metrics.json'}, {out / 'predictions.nc'}, {out / 'model.pt'}")
     return 0
 
@@ -146,7 +152,8 @@ def main(argv=None) -> int:
     ft.add_argument("--profile", default="auto", help="model and training settings (smoke, cpu, gpu)")
     ft.add_argument("--seed", type=int, required=True)
     ft.add_argument("--device", default="auto")
-    ft.add_argument("--tier", default="test", help="tier to score (default: test)")
+    ft.add_argument("--tier", default="test", choices=["test", "validation"],
+                    help="tier to score (default: test)")
     ft.add_argument("--out", required=True, help="output folder (resumes if interrupted)")
     ft.add_argument("--results-dir")
     ft.add_argument("--quiet", action="store_true")

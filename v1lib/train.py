@@ -5,8 +5,9 @@ Sensorium 2022): Poisson loss summed over the batch and scaled by
 sqrt(trials / batch size), plus the core's and readouts' penalties; Adam; one
 batch of every animal per optimiser step; the mean validation correlation
 checked every epoch; after ``patience`` epochs without improvement the best
-weights are restored and the learning rate decays, ``lr_decay_steps`` times,
-then training stops with the best weights.
+weights are restored and, ``lr_decay_steps`` - 1 times, the learning rate
+decays (by ``lr_decay_factor``, not below ``min_lr``) and training goes on; at
+the ``lr_decay_steps``-th time it stops with the best weights.
 
 All data live on the device as tensors (no per-sample loading). A checkpoint
 written after every epoch lets an interrupted run resume where it stopped;
@@ -34,7 +35,7 @@ from .provenance import collect, netcdf_attrs
 
 # Bump when a change of the model or training code changes the trained weights
 # for a given config and seed: cached models are keyed by it.
-TRAINING_VERSION = 2
+TRAINING_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class TrainConfig:
     patience: int = 5
     lr_decay_steps: int = 3
     lr_decay_factor: float = 0.3
+    min_lr: float = 1e-4
     tolerance: float = 1e-6
     train_fraction: float = 1.0  # fraction of each scan's training images used
     freeze_core: bool = False  # train readouts (and shifters, modulators) only
@@ -94,7 +96,8 @@ def train_subset(ds: xr.Dataset, fraction: float) -> np.ndarray:
 
 
 def scan_info(ds: xr.Dataset, train_idx: np.ndarray) -> ScanInfo:
-    """Normalisation statistics from the training trials (neuralpredictors' rules:
+    """Normalisation statistics from the training trials (neuralpredictors' rules,
+    which take them from all tiers:
     responses divided by their SD, floored at 1 % of the mean SD; behaviour
     divided by its SD; images and pupil centre z-scored)."""
     img = ds.images.values[train_idx].astype(np.float64)
@@ -214,6 +217,8 @@ def fit(model: Encoder, data: dict[str, ScanTensors], config: TrainConfig, seed:
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["torch_rng"])
         gen.set_state(ck["batch_rng"])
+        if ck.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
         st = ck["state"]
     n_train = {s: len(d.tiers["train"]) for s, d in data.items()}
     steps = max(math.ceil(n / c.batch_size) for n in n_train.values())
@@ -252,21 +257,23 @@ def fit(model: Encoder, data: dict[str, ScanTensors], config: TrainConfig, seed:
                       best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
         else:
             st["bad"] += 1
-        if st["bad"] >= c.patience:
+        if st["bad"] >= c.patience:  # one patience cycle is over
             model.load_state_dict(st["best_state"])
             st["bad"] = 0
+            st["decays"] += 1
             if st["decays"] >= c.lr_decay_steps:
                 st["done"] = True
             else:
-                st["decays"] += 1
                 for g in opt.param_groups:
-                    g["lr"] *= c.lr_decay_factor
+                    g["lr"] = max(g["lr"] * c.lr_decay_factor, c.min_lr)
         bar.update(1)
         bar.set_postfix(val_corr=f"{score:.3f}", lr=f"{lr:.1e}")
         if checkpoint is not None:
             with atomic_path(checkpoint) as tmp:
                 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                             "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state(),
+                            "cuda_rng": (torch.cuda.get_rng_state_all()
+                                         if torch.cuda.is_available() else None),
                             "state": st}, tmp)
     bar.close()
     if st["best_state"] is not None:
@@ -278,6 +285,7 @@ def fit(model: Encoder, data: dict[str, ScanTensors], config: TrainConfig, seed:
          "seconds": ("epoch", h[:, 4], {"long_name": "wall time since the start of training"})},
         coords={"epoch": h[:, 0].astype(int)},
         attrs={"best_val_corr": float(st["best"]), "epochs": int(st["epoch"]),
+               "best_epoch": int(np.argmax(h[:, 2])) if len(h) else -1,
                "stopped": "early stopping" if st["done"] else "max_epochs"})
 
 

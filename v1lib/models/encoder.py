@@ -5,8 +5,13 @@ shifter and a modulator, and the normalisation of that scan's data.
     rate = rate * modulator(behavior)                 (with a modulator)
 
 The model works on normalised data (images z-scored, responses divided by their
-SD, behaviour divided by its SD, pupil centre z-scored; the statistics come from
-the training tier, as neuralpredictors' ``NeuroNormalizer`` does).
+SD, behaviour divided by its SD, pupil centre z-scored), with the rules of
+neuralpredictors' ``NeuroNormalizer`` but statistics from the training trials
+only (it uses all tiers), so that nothing of the test set leaks into training.
+
+The modulator's gain multiplies the rate *after* the output nonlinearity, so a
+gain of 2 doubles the predicted response, as behavioural gain does in the
+in-silico V1; neuralpredictors' ``MLPModulator`` is applied before it.
 :meth:`Encoder.predict` takes raw arrays and returns responses in their
 original units, so in-silico experiments need no knowledge of the scaling.
 """
@@ -35,8 +40,7 @@ class ModelConfig:
     grid_predictor: bool = True  # Gaussian only: positions from cortical coordinates
     shifter: bool = False
     modulator: bool = False
-    gamma_readout: float = 0.0076  # L1 on the readout's feature weights
-    gamma_spatial: float = 0.01  # factorized only: L1 on the spatial masks
+    gamma_readout: float = 0.0076  # L1 on the readout's weights
     init_sigma: float = 0.1
     init_mu_range: float = 0.3
 
@@ -57,6 +61,10 @@ class ModelConfig:
         cfg = cls(**d)
         if cfg.readout not in READOUTS:
             raise ValueError(f"{source}: unknown readout '{cfg.readout}'; choose from {list(READOUTS)}")
+        for k in ("input_kernel", "hidden_kernel"):
+            if getattr(cfg.core, k) % 2 == 0:
+                raise ValueError(f"{source}: core option '{k}' must be odd (got "
+                                 f"{getattr(cfg.core, k)}): 'same' padding needs a centre pixel")
         if cfg.shifter and cfg.readout == "factorized":
             raise ValueError(f"{source}: the factorized readout has no position for a shifter to "
                              "move; use readout 'gaussian' or 'point' with shifter=True")
@@ -124,8 +132,7 @@ class Encoder(nn.Module):
                                      init_mu_range=config.init_mu_range,
                                      init_sigma=config.init_sigma, gamma=config.gamma_readout)
             elif config.readout == "factorized":
-                ro = FactorizedReadout(info.n_neurons, c, h, w, gamma_spatial=config.gamma_spatial,
-                                       gamma_features=config.gamma_readout)
+                ro = FactorizedReadout(info.n_neurons, c, h, w, gamma=config.gamma_readout)
             else:
                 ro = PointPooledReadout(info.n_neurons, c, gamma=config.gamma_readout)
             self.readouts[name] = ro
@@ -139,6 +146,10 @@ class Encoder(nn.Module):
         """Normalised inputs -> predicted normalised responses (B, N).
 
         ``features`` lets a caller pass a precomputed core output (frozen core)."""
+        if self.shifters is not None and pupil_center is None:
+            raise ValueError("this model has a shifter: pass 'pupil_center' (B, 2)")
+        if self.modulators is not None and behavior is None:
+            raise ValueError("this model has a modulator: pass 'behavior' (B, 3)")
         x = self.core(images) if features is None else features
         shift = self.shifters[scan](pupil_center) if self.shifters is not None else None
         rate = F.elu(self.readouts[scan](x, shift)) + 1

@@ -86,26 +86,33 @@ class GaussianReadout(nn.Module):
 
 
 class FactorizedReadout(nn.Module):
-    """Spatial mask (N, H, W) times feature weights (N, C), both L1-penalised."""
+    """Spatial mask times feature weights (``FullFactorized2d``): each neuron's
+    mask (H, W) is divided by its L2 norm, and the penalty is
+    ``gamma`` * sum_n |mask_n|_1 * |w_n|_1, both started at small random values."""
 
     def __init__(self, n_neurons: int, channels: int, height: int, width: int,
-                 gamma_spatial: float = 0.01, gamma_features: float = 0.0076, init_noise: float = 1e-3):
+                 gamma: float = 0.0076, init_noise: float = 4.1232e-05):
         super().__init__()
-        self.gamma_spatial, self.gamma_features = gamma_spatial, gamma_features
+        self.gamma = gamma
         self.spatial = nn.Parameter(init_noise * torch.randn(n_neurons, height, width))
-        self.features = nn.Parameter(torch.full((n_neurons, channels), 1.0 / channels))
+        self.features = nn.Parameter(init_noise * torch.randn(n_neurons, channels))
         self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    @property
+    def normalized_spatial(self) -> torch.Tensor:
+        norm = self.spatial.pow(2).sum((1, 2), keepdim=True).sqrt()
+        return self.spatial / (norm + 1e-6)
 
     def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         if shift is not None:
             raise ValueError("the factorized readout has no position to shift; "
                              "use it without a shifter")
-        pooled = torch.einsum("bchw,nhw->bnc", x, self.spatial)
+        pooled = torch.einsum("bchw,nhw->bnc", x, self.normalized_spatial)
         return (pooled * self.features).sum(-1) + self.bias
 
     def regularizer(self) -> torch.Tensor:
-        return (self.gamma_spatial * self.spatial.abs().sum()
-                + self.gamma_features * self.features.abs().sum())
+        spatial = self.normalized_spatial.abs().sum((1, 2))
+        return self.gamma * (spatial * self.features.abs().sum(1)).sum()
 
 
 class PointPooledReadout(nn.Module):
