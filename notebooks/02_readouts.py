@@ -95,7 +95,10 @@ comparison = studies.readout_comparison(study_scans, profile, results_dir=result
 # simulation can give: the model's mean single-trial correlation over that of
 # the true noise-free rate. The *observable* ceiling leaves out the latent brain
 # state that no recorded variable carries, so it is the most a model that sees
-# the image, the eye and the behaviour could reach.
+# the image, the eye and the behaviour could reach. A fraction oracle above 1
+# is possible: the oracle predicts a trial from the other repeats of its image,
+# which share the image but not the eye position or the behaviour, so a model
+# that sees those can beat it.
 
 # %%
 table = studies.comparison_table(comparison)

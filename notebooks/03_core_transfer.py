@@ -97,7 +97,7 @@ ax.axhline(0, color="k", lw=0.8)
 ax.axhline(12, color="C3", ls=":", lw=1, label="reported at full data (+12 %)")
 ax.set(xscale="log", xlabel="training images of the held-out animal",
        ylabel="transfer vs direct (%)", title="gain of the transferred core (fraction oracle)")
-ax.legend(fontsize=7)
+ax.legend(fontsize=7);
 
 # %%
 table = studies.transfer_table(curve)

@@ -271,7 +271,8 @@ def transfer_claims(curve: xr.Dataset, metric: str = "fraction_oracle") -> dict:
     else:
         need_text = (f"the transfer model reaches the direct model's full-data score with "
                      f"{100 * needed:.0f} % of the data (reported: 40 %)")
-    text = (f"With all {int(curve.n_train_images.sel(condition='direct', fraction=full).mean())} "
+    text = (f"On the seed-averaged curves: with all "
+            f"{int(curve.n_train_images.sel(condition='direct', fraction=full).mean())} "
             f"training images, transfer changes the {metric.replace('_', ' ')} by {gain:+.1f} % "
             f"relative to direct training (reported: +12 %); with {100 * smallest:.0f} % of the "
             f"images the change is {g_small:+.1f} %. By linear interpolation in log data, "
