@@ -80,6 +80,8 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
         n = curve.n_train_images.sel(condition=c).mean("seed")
         ax.errorbar(n, m, yerr=e, marker="o", color=color, label=c, capsize=3)
     ax.set(xscale="log", xlabel="training images of the held-out animal", ylabel=label, title=label)
+    ax.set_xticks(n.values, [f"{int(v):,}" for v in n.values], minor=False)
+    ax.minorticks_off()
     ax.legend(fontsize=8)
 
 # %% [markdown]
@@ -97,6 +99,8 @@ ax.axhline(0, color="k", lw=0.8)
 ax.axhline(12, color="C3", ls=":", lw=1, label="reported at full data (+12 %)")
 ax.set(xscale="log", xlabel="training images of the held-out animal",
        ylabel="transfer vs direct (%)", title="gain of the transferred core (fraction oracle)")
+ax.set_xticks(n_img.values, [f"{int(v):,}" for v in n_img.values])
+ax.minorticks_off()
 ax.legend(fontsize=7);
 
 # %%

@@ -44,3 +44,20 @@ def test_cached_result_computes_once(tmp_path):
     assert b.attrs["config_hash"] == prov["config_hash"]
     cached_result(tmp_path, "demo", {"n": 3}, 2, compute)  # another seed: computed again
     assert len(calls) == 2
+
+
+def test_cached_result_is_recomputed_when_the_code_changes(tmp_path, monkeypatch):
+    import xarray as xr
+
+    import v1lib.cache as cache
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return xr.DataArray([1.0, 2.0], dims="x", name="v")
+
+    cached_result(tmp_path, "demo", {"n": 1}, 0, compute)
+    monkeypatch.setattr(cache, "code_digest", lambda: "another version of v1lib")
+    cached_result(tmp_path, "demo", {"n": 1}, 0, compute)
+    assert len(calls) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -65,11 +66,24 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """Hash of the ``v1lib`` package source (the code that computes results)."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def cached_result(results_dir, kind: str, config, seed: int | None, compute, device=None):
     """Return the xarray result of ``compute()`` for ``(kind, config, seed)``.
 
-    The result lives in ``<results_dir>/<kind>/<config hash>/result.nc`` beside
-    ``config.json`` and ``provenance.json``; it is computed only when missing and
+    The result lives in ``<results_dir>/<kind>/<hash>/result.nc`` beside
+    ``config.json`` and ``provenance.json``; the hash covers the config, the seed
+    and the ``v1lib`` source (so a change of the analysis code never reuses a
+    stale result). It is computed only when missing and
     written atomically, so re-running a chapter (e.g. after editing a plot) reuses
     it and an interrupted run leaves nothing half-written.
     """
@@ -78,7 +92,7 @@ def cached_result(results_dir, kind: str, config, seed: int | None, compute, dev
     from . import paths
     from .provenance import collect, netcdf_attrs
 
-    key = config_hash({"kind": kind, "config": config, "seed": seed})
+    key = config_hash({"kind": kind, "config": config, "seed": seed, "code": code_digest()})
     folder = paths.results_dir(results_dir) / kind / key
     path = folder / "result.nc"
     if path.is_file():
