@@ -56,15 +56,11 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-import v1lib.data
-from v1lib import plots, profiles
+from v1lib import chapter, plots
 from v1lib.cache import cached_result
 from v1lib.sim import calibration, insilico
 
-plots.setup()
-prof = profiles.load(profile)
-dataset = data or prof["parameters"]["data"]
-scans = v1lib.data.load(dataset, results_dir=results_dir)
+prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 rng = np.random.default_rng(seed)
 data_key = {"data": dataset, "data_hash": next(iter(scans.values())).attrs.get("config_hash", "")}
 display(Markdown(f"Profile **{prof['name']}** ({prof['description']}); dataset **{dataset}**."))

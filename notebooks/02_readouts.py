@@ -56,14 +56,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-import v1lib.data
-from v1lib import ground_truth, plots, profiles, studies
+from v1lib import chapter, ground_truth, studies
 
-plots.setup()
-prof = profiles.load(profile)
-device = profiles.device(device)
-dataset = data or prof["parameters"]["data"]
-scans = v1lib.data.load(dataset, results_dir=results_dir)
+prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 settings = studies.study_settings(profile)
 study_scans = dict(list(scans.items())[: settings["comparison_scans"]])
 model_cfg, train_cfg = studies.variant_config(profile, "gaussian_full")

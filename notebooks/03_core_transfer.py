@@ -47,15 +47,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-import v1lib.data
-from v1lib import plots, profiles, studies
+from v1lib import chapter, plots, studies
 from v1lib.evaluation import evaluate
 
-plots.setup()
-prof = profiles.load(profile)
-device = profiles.device(device)
-dataset = data or prof["parameters"]["data"]
-scans = v1lib.data.load(dataset, results_dir=results_dir)
+prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 settings = studies.study_settings(profile)
 target = list(scans)[-1]
 display(Markdown(

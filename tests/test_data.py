@@ -270,16 +270,16 @@ def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
         np.testing.assert_array_equal(scans[name].responses.values, fresh[name].responses.values)
 
 
-def test_cache_key_follows_resolved_config(monkeypatch):
+def test_cache_key_follows_resolved_config(monkeypatch, tmp_path):
     from v1lib.data.manifest import simulated_path
 
     entry = {"kind": "simulated", "generator": "static", "seed": 1, "config": {}}
-    before = simulated_path("x", entry, "/tmp/r")
+    before = simulated_path("x", entry, tmp_path)
     # spelling out a default is the same dataset
-    assert simulated_path("x", {**entry, "config": {"n_animals": 3}}, "/tmp/r") == before
-    assert simulated_path("x", {**entry, "seed": 2}, "/tmp/r") != before
+    assert simulated_path("x", {**entry, "config": {"n_animals": 3}}, tmp_path) == before
+    assert simulated_path("x", {**entry, "seed": 2}, tmp_path) != before
     noisier = {**entry, "config": {"population": {"noise_log_mean": 0.5}}}
-    assert simulated_path("x", noisier, "/tmp/r") != before
+    assert simulated_path("x", noisier, tmp_path) != before
     # a new simulator version never reuses data made by the old one
     monkeypatch.setattr("v1lib.sim.static.SIMULATOR_VERSION", 999)
-    assert simulated_path("x", entry, "/tmp/r") != before
+    assert simulated_path("x", entry, tmp_path) != before

@@ -95,6 +95,7 @@ def readout_comparison(scans, profile: str, variants=None, seeds=None, results_d
     variants = variants or st["variants"]
     seeds = seeds or st["seeds"]
     rows = {}
+    patience = variant_config(profile, variants[0])[1].patience
     jobs = [(v, s) for v in variants for s in seeds]
     for v, s in progress(jobs, desc="readout comparison", unit="model"):
         fit = fit_variant(scans, profile, v, s, results_dir, device, show_progress=False)
@@ -104,7 +105,7 @@ def readout_comparison(scans, profile: str, variants=None, seeds=None, results_d
         h = fit.history
         summary["converged"] = float(h.attrs["stopped"] == "early stopping")
         # still improving: the best epoch is among the last `patience` epochs
-        last = h.attrs["epochs"] - fit_patience(profile)
+        last = h.attrs["epochs"] - patience
         summary["improving_at_end"] = float(h.attrs["best_epoch"] >= last)
         rows[(v, s)] = summary
     keys = [k for k in rows[jobs[0]] if k != "n_neurons"]
@@ -137,13 +138,13 @@ def transfer_curve(scans, profile: str, target: str, variant: str = "gaussian", 
     core = fit_variant(source, profile, variant, seeds[0], results_dir, device)
     conditions = ("direct", "transfer")
     out = {}
+    model_cfg, base_cfg = variant_config(profile, variant)
     jobs = [(c, f, s) for c in conditions for f in fractions for s in seeds]
     for c, f, s in progress(jobs, desc="transfer curve", unit="model"):
-        model_cfg, train_cfg = variant_config(profile, variant)
         # the same budget of optimiser steps at every fraction: epochs are shorter
-        train_cfg = dataclasses.replace(train_cfg, train_fraction=float(f),
+        train_cfg = dataclasses.replace(base_cfg, train_fraction=float(f),
                                         freeze_core=(c == "transfer"),
-                                        max_epochs=int(np.ceil(train_cfg.max_epochs / f)))
+                                        max_epochs=int(np.ceil(base_cfg.max_epochs / f)))
         fit = fit_cached(held_out, model_cfg, train_cfg, s, results_dir, device,
                          core_from=core if c == "transfer" else None, show_progress=False)
         _, summary, _ = evaluate(fit.model, fit.data, held_out, "test")
@@ -279,10 +280,6 @@ def transfer_claims(curve: xr.Dataset, metric: str = "fraction_oracle") -> dict:
             f"{need_text}.")
     return {"gain_at_full_data_pct": gain, "gain_at_smallest_pct": g_small,
             "data_fraction_to_match": needed, "text": text}
-
-
-def fit_patience(profile: str) -> int:
-    return variant_config(profile, "gaussian")[1].patience
 
 
 def convergence_text(comparison: xr.Dataset, limit: int) -> str:

@@ -29,6 +29,7 @@ import xarray as xr
 
 from . import paths
 from .cache import atomic_path, canonical_json, config_hash, write_json_atomic
+from .config import check_options
 from .models.encoder import Encoder, ModelConfig, ScanInfo
 from .progress import progress
 from .provenance import collect, netcdf_attrs
@@ -54,10 +55,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "train config") -> TrainConfig:
         d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        bad = set(d) - names
-        if bad:
-            raise ValueError(f"{source}: unknown option(s) {sorted(bad)}; known: {sorted(names)}")
+        check_options(cls, d, source)
         cfg = cls(**d)
         if not 0 < cfg.train_fraction <= 1:
             raise ValueError(f"{source}: 'train_fraction' must be in (0, 1], got {cfg.train_fraction}")

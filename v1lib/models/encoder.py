@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import check_options
 from .behavior import Modulator, Shifter
 from .core import CoreConfig, Stacked2dCore
 from .readouts import FactorizedReadout, GaussianReadout, PointPooledReadout
@@ -47,16 +48,9 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "model config") -> ModelConfig:
         d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        bad = set(d) - names
-        if bad:
-            raise ValueError(f"{source}: unknown option(s) {sorted(bad)}; known: {sorted(names)}")
+        check_options(cls, d, source)
         if "core" in d and not isinstance(d["core"], CoreConfig):
-            known = {f.name for f in dataclasses.fields(CoreConfig)}
-            bad = set(d["core"]) - known
-            if bad:
-                raise ValueError(f"{source}: unknown core option(s) {sorted(bad)}; "
-                                 f"known: {sorted(known)}")
+            check_options(CoreConfig, d["core"], source, "core option")
             d["core"] = CoreConfig(**d["core"])
         cfg = cls(**d)
         if cfg.readout not in READOUTS:
