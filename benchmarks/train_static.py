@@ -7,6 +7,8 @@ Prints, for the profile's model and data (all scans of the comparison):
 
 * throughput: images per second of training steps alone (forward, backward,
   Adam; one batch of every scan per step), after a warm-up;
+* readout-only throughput: the same steps on a frozen core whose features are
+  computed once (how transfer readouts train);
 * evaluation throughput: images per second of prediction;
 * convergence: a full training run (no cache), its epochs, wall time, best
   validation correlation, and the time to reach 95 % of it.
@@ -21,7 +23,7 @@ import torch
 
 from v1lib import profiles, studies
 from v1lib.data import load
-from v1lib.train import autocast, build_model, fit, poisson_loss, predict_tier, prepare
+from v1lib.train import autocast, build_model, core_features, fit, poisson_loss, predict_tier, prepare
 
 
 def sync(device):
@@ -55,13 +57,15 @@ def main() -> None:
     B = train_cfg.batch_size
     gen = torch.Generator().manual_seed(0)
 
-    def step():
+    def step(features=None):
         opt.zero_grad(set_to_none=True)
         for s, d in data.items():
             i = d.tiers["train"][torch.randint(len(d.tiers["train"]), (B,), generator=gen).to(device)]
             with autocast(device):
-                pred = model(d.images[i], s, d.behavior[i], d.pupil[i])
-            (poisson_loss(pred.float(), d.responses[i]) + model.regularizer(s)).backward()
+                pred = model(d.images[i], s, d.behavior[i], d.pupil[i],
+                             features=None if features is None else features[s][i])
+            (poisson_loss(pred.float(), d.responses[i])
+             + model.regularizer(s, core=features is None)).backward()
         opt.step()
 
     model.train()
@@ -75,6 +79,19 @@ def main() -> None:
     dt = time.perf_counter() - t0
     print(f"training: {args.steps * B * len(data) / dt:,.0f} images/s "
           f"({1000 * dt / args.steps:.0f} ms per step of {len(data)} x {B} images)")
+
+    # readout-only training on a frozen core reads features computed once (transfer)
+    feats = core_features(model, data)
+    model.core.requires_grad_(False)
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step(feats)
+    sync(device)
+    dt = time.perf_counter() - t0
+    model.core.requires_grad_(True)
+    print(f"readout-only training (frozen core, features computed once): "
+          f"{args.steps * B * len(data) / dt:,.0f} images/s")
 
     sync(device)
     t0 = time.perf_counter()

@@ -240,6 +240,38 @@ for e in hist.epoch.values[1:][np.diff(hist.lr.values) < 0]:
 ax.set(xlabel="epoch", ylabel="validation correlation", title="full Gaussian model");
 
 # %% [markdown]
+# ## How close to the truth, and what is missing?
+#
+# The table above gives one number per model. The simulator can say *which*
+# neurons a model fails on: below, the full model's fraction of the observable
+# ceiling for the responsive neurons, split by the true feature type and
+# spatial frequency (SF) of each neuron's primary feature.
+
+# %%
+from v1lib.evaluation import evaluate
+
+scores, _, _ = evaluate(full.model, full.data, {scan0: ds0}, "test")
+by_tuning = ground_truth.ceiling_by_tuning(scores, ds0)
+sf_cols = [c for c in by_tuning.columns if c != "all SFs"]
+glue("ceiling_low_sf", float(by_tuning.loc["all types", sf_cols[0]]), display=False)
+glue("ceiling_high_sf", float(by_tuning.loc["all types", sf_cols[-1]]), display=False)
+glue("ceiling_all", float(by_tuning.loc["all types", "all SFs"]), display=False)
+by_tuning.round(3)
+
+# %% [markdown]
+# Over all responsive neurons the full model reaches
+# {glue:text}`ceiling_all:.2f` of the observable ceiling: from
+# {glue:text}`ceiling_low_sf:.2f` for the lowest SF to
+# {glue:text}`ceiling_high_sf:.2f` for the highest. A high-SF neuron's preferred
+# grating has a period of a few pixels, close to the spacing of the feature map
+# when the core's first layer has a stride of 2 (the cpu profile's speed
+# option), and its features must share the core's channels with every other SF,
+# orientation and phase. Where the highest SF is the weakest column, the core's
+# resolution and width, not the readout, are the first suspects, and that is
+# where a bigger core (the gpu profile's: stride 1, 64 channels) has the most to
+# gain.
+
+# %% [markdown]
 # ## What this chapter shows
 #
 # Every number above is computed in this chapter on this profile's data. Lurz

@@ -1,6 +1,7 @@
 """Model-vs-truth analyses: in-silico RF mapping and its comparison with the truth."""
 
 import numpy as np
+import pytest
 import torch
 import xarray as xr
 
@@ -85,3 +86,20 @@ def test_recovered_gain_weights_read_a_log_linear_modulator():
                             "unit_id": ("neuron", [0, 1])})
     g = ground_truth.recovered_gain_weights(m, "a", ds)
     np.testing.assert_allclose(g.model_weight, W.numpy(), atol=1e-4)
+
+
+def test_ceiling_by_tuning_groups_responsive_neurons_by_true_type_and_sf():
+    ds = xr.Dataset({"gt_feature_type": ("neuron", ["simple", "simple", "complex", "complex", "simple"]),
+                     "gt_sf": ("neuron", [0.03, 0.12, 0.03, 0.12, 0.12]),
+                     "gt_responsive": ("neuron", [True, True, True, True, False])})
+    scores = xr.Dataset({"single_trial_corr": ("neuron", [0.4, 0.1, 0.3, 0.2, 0.0]),
+                         "gt_observable_ceiling_corr": ("neuron", [0.4, 0.4, 0.3, 0.4, 0.5])})
+    t = ground_truth.ceiling_by_tuning(scores, ds)
+    assert t.loc["simple", "0.03 cyc/deg"] == 1.0 and t.loc["simple", "0.12 cyc/deg"] == 0.25
+    assert t.loc["complex", "0.12 cyc/deg"] == 0.5
+    # ratios of means over the group, the unresponsive neuron left out
+    np.testing.assert_allclose(t.loc["all types", "0.12 cyc/deg"], 0.3 / 0.8)
+    np.testing.assert_allclose(t.loc["simple", "all SFs"], 0.5 / 0.8)
+    np.testing.assert_allclose(t.loc["all types", "all SFs"], 1.0 / 1.5)
+    with pytest.raises(ValueError, match="this scan only"):
+        ground_truth.ceiling_by_tuning(scores.isel(neuron=slice(0, 3)), ds)

@@ -10,7 +10,16 @@ import torch
 from v1lib import metrics
 from v1lib.evaluation import observable_rate, summarize
 from v1lib.models import CoreConfig, ModelConfig
-from v1lib.train import TrainConfig, build_model, fit, fit_cached, prepare, train_model, train_subset
+from v1lib.train import (
+    TrainConfig,
+    build_model,
+    core_features,
+    fit,
+    fit_cached,
+    prepare,
+    train_model,
+    train_subset,
+)
 
 CORE = CoreConfig(layers=2, channels=6, input_kernel=7, hidden_kernel=3)
 TRAIN = TrainConfig(batch_size=32, lr=0.01, max_epochs=4, patience=2, lr_decay_steps=1)
@@ -173,6 +182,18 @@ def test_frozen_core_is_not_trained(tiny_scans):
     fit(m, data, dataclasses.replace(TRAIN, max_epochs=2, freeze_core=True), 0, show_progress=False)
     for k, v in before.items():
         assert torch.equal(m.core.state_dict()[k], v), k
+
+
+def test_frozen_core_features_are_those_of_the_core_in_eval_mode(tiny_scans):
+    source, data, _ = _fit(tiny_scans, epochs=1)
+    feats = core_features(source, data)
+    source.eval()
+    for s, d in data.items():
+        i = d.tiers["train"][:7]
+        assert feats[s].shape[0] == d.n_trials
+        torch.testing.assert_close(feats[s][i], source.core(d.images[i]))
+        torch.testing.assert_close(source(d.images[i], s, features=feats[s][i]),
+                                   source(d.images[i], s))
 
 
 def test_train_fraction_subsets_are_nested(tiny_scans):

@@ -6,6 +6,7 @@ behaviour (modulator)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
@@ -132,3 +133,32 @@ def recovered_gain_weights(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Data
                       coords={"behavior_var": ds.behavior_var.values,
                               "unit_id": ("neuron", ds.unit_id.values)},
                       attrs={"units": "log gain per SD"})
+
+
+def ceiling_by_tuning(scores: xr.Dataset, ds: xr.Dataset) -> pd.DataFrame:
+    """Fraction of the observable ceiling (ratio of mean correlations, as in
+    :func:`v1lib.evaluation.summarize`) per true feature type and spatial
+    frequency of one scan's responsive neurons: where the model falls short.
+
+    ``scores`` are one scan's per-neuron scores (from :func:`v1lib.evaluation.evaluate`),
+    in the order of ``ds.neuron``."""
+    if "gt_observable_ceiling_corr" not in scores or "gt_sf" not in ds:
+        raise ValueError("ceiling_by_tuning needs simulated data: scores with "
+                         "'gt_observable_ceiling_corr' and a dataset with 'gt_sf'")
+    if scores.sizes["neuron"] != ds.sizes["neuron"]:
+        raise ValueError(f"scores hold {scores.sizes['neuron']} neurons, the dataset "
+                         f"{ds.sizes['neuron']}: pass the scores of this scan only")
+    keep = ds.gt_responsive.values.astype(bool)
+    df = pd.DataFrame({"type": ds.gt_feature_type.values[keep].astype(str),
+                       "sf": ds.gt_sf.values[keep].astype(float),
+                       "model": scores.single_trial_corr.values[keep],
+                       "ceiling": scores.gt_observable_ceiling_corr.values[keep]})
+    g = df.groupby(["type", "sf"])
+    out = (g.model.mean() / g.ceiling.mean()).unstack("sf")
+    out.columns = [f"{sf:g} cyc/deg" for sf in out.columns]
+    out.loc["all types"] = [df.model[df.sf == sf].mean() / df.ceiling[df.sf == sf].mean()
+                            for sf in sorted(df.sf.unique())]
+    out["all SFs"] = [*(g2.model.mean() / g2.ceiling.mean() for _, g2 in df.groupby("type")),
+                      df.model.mean() / df.ceiling.mean()]
+    out.index.name = "feature type"
+    return out

@@ -9,8 +9,10 @@ weights are restored and, ``lr_decay_steps`` - 1 times, the learning rate
 decays (by ``lr_decay_factor``, not below ``min_lr``) and training goes on; at
 the ``lr_decay_steps``-th time it stops with the best weights.
 
-All data live on the device as tensors (no per-sample loading). A checkpoint
-written after every epoch lets an interrupted run resume where it stopped;
+All data live on the device as tensors (no per-sample loading), images and
+convolutions in channels-last layout; a frozen core's features are computed
+once, not every epoch. A checkpoint written after every epoch lets an
+interrupted run resume where it stopped;
 :func:`fit_cached` keeps finished models under ``results/models/<config hash>``.
 """
 
@@ -36,7 +38,7 @@ from .provenance import collect, netcdf_attrs
 
 # Bump when a change of the model or training code changes the trained weights
 # for a given config and seed: cached models are keyed by it.
-TRAINING_VERSION = 3
+TRAINING_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def to_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device) ->
              for t in ("validation", "test")}
     tiers["train"] = torch.as_tensor(train_idx, device=device)
     return ScanTensors(
-        images=((f(ds.images.values) - info.image_mean) / info.image_std)[:, None],
+        images=((f(ds.images.values) - info.image_mean) / info.image_std)[:, None]
+        .contiguous(memory_format=torch.channels_last),
         responses=f(ds.responses.values) / f(info.response_std),
         behavior=f(ds.behavior.values) / f(info.behavior_std),
         pupil=(f(ds.pupil_center.values) - f(info.pupil_mean)) / f(info.pupil_std),
@@ -184,6 +187,21 @@ def predict_tier(model: Encoder, data: dict[str, ScanTensors], tier: str,
     return out
 
 
+@torch.no_grad()
+def core_features(model: Encoder, data: dict[str, ScanTensors],
+                  batch_size: int = 512) -> dict[str, torch.Tensor]:
+    """The core's output for every trial of every scan, in evaluation mode."""
+    model.core.eval()
+    out = {}
+    for scan, d in data.items():
+        parts = []
+        for s in range(0, d.n_trials, batch_size):
+            with autocast(d.images.device):
+                parts.append(model.core(d.images[s:s + batch_size]).float())
+        out[scan] = torch.cat(parts)
+    return out
+
+
 def validation_score(model, data) -> float:
     """Mean single-trial correlation on the validation tier, over all neurons."""
     preds = predict_tier(model, data, "validation")
@@ -220,6 +238,8 @@ def fit(model: Encoder, data: dict[str, ScanTensors], config: TrainConfig, seed:
         st = ck["state"]
     n_train = {s: len(d.tiers["train"]) for s, d in data.items()}
     steps = max(math.ceil(n / c.batch_size) for n in n_train.values())
+    # a frozen core computes the same features every epoch: compute them once
+    features = core_features(model, data) if c.freeze_core else None
     bar = progress(total=c.max_epochs, initial=st["epoch"], desc="training", unit="epoch",
                    disable=not show_progress)
     while not st["done"] and st["epoch"] < c.max_epochs:
@@ -236,7 +256,8 @@ def fit(model: Encoder, data: dict[str, ScanTensors], config: TrainConfig, seed:
                 k = (step * c.batch_size) % n_train[s]  # shorter scans cycle
                 i = perms[s][k:k + c.batch_size]
                 with autocast(d.images.device):
-                    pred = model(d.images[i], s, d.behavior[i], d.pupil[i])
+                    pred = model(d.images[i], s, d.behavior[i], d.pupil[i],
+                                 features=features[s][i] if features is not None else None)
                 loss = (math.sqrt(d.n_trials / len(i)) * poisson_loss(pred.float(), d.responses[i])
                         + model.regularizer(s, core=not c.freeze_core))
                 loss.backward()
@@ -302,8 +323,10 @@ def build_model(scans: dict[str, xr.Dataset], data: dict[str, ScanTensors],
                 config: ModelConfig, seed: int) -> Encoder:
     torch.manual_seed(seed)
     first = next(iter(scans.values()))
-    return Encoder(config, {s: d.info for s, d in data.items()},
-                   (first.sizes["y"], first.sizes["x"]))
+    model = Encoder(config, {s: d.info for s, d in data.items()},
+                    (first.sizes["y"], first.sizes["x"]))
+    # channels-last convolutions: depthwise ones run several times faster on CPU
+    return model.to(memory_format=torch.channels_last)
 
 
 def train_model(scans: dict[str, xr.Dataset], model_config: ModelConfig, train_config: TrainConfig,

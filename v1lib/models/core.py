@@ -1,8 +1,8 @@
 """The core: a stack of 2D convolutions shared by every neuron of every animal.
 
 Follows neuralpredictors' ``Stacked2dCore`` as the Lurz et al. (2021) and
-Sensorium 2022 baselines configure it: a first convolution without padding,
-then depth-separable hidden convolutions with "same" padding, each followed by
+Sensorium 2022 baselines configure it: a first convolution without padding
+(``pad_input`` zero-pads it), then depth-separable hidden convolutions with "same" padding, each followed by
 batch norm and an ELU. A Laplace penalty keeps the first-layer filters smooth.
 """
 
@@ -23,7 +23,7 @@ class CoreConfig:
     input_kernel: int = 9
     hidden_kernel: int = 7
     depth_separable: bool = True
-    pad_input: bool = False
+    pad_input: bool = False  # zero-pad the first convolution: the feature map covers the screen
     stride: int = 1  # stride of the first convolution (2 quarters the cost of every later layer)
     bn_momentum: float = 0.9  # PyTorch convention: weight of the new batch statistics
     gamma_input: float = 6.3831  # weight of the Laplace penalty on the first layer
