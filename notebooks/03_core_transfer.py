@@ -52,7 +52,9 @@ from v1lib.evaluation import evaluate
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 settings = studies.study_settings(profile)
-target = list(scans)[-1]
+# the held-out animal is chapter 2's first: its direct models with all data are
+# chapter 2's Gaussian + grid models, reloaded from the model cache
+target = list(scans)[0]
 display(Markdown(
     f"Profile **{prof['name']}**; dataset **{dataset}**. Core trained on "
     f"{', '.join(s for s in scans if s != target)}; held-out animal **{target}** "
