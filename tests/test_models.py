@@ -25,6 +25,24 @@ def test_core_output_shape_and_valid_first_conv():
     assert y.shape == (2, 8, 28, 56) and core.output_shape(36, 64) == (28, 56)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_padded_first_conv_covers_the_screen(stride):
+    """With pad_input the map's pixel (0, 0) is centred on image pixel (0, 0) and
+    the map spans the screen; without it the first 7 px (kernel 15) are cut."""
+    for pad, first_centre in ((True, 0), (False, 7)):
+        core = Stacked2dCore(CoreConfig(layers=1, channels=2, input_kernel=15, stride=stride,
+                                        pad_input=pad)).eval()
+        x = torch.zeros(1, 1, 36, 64, requires_grad=True)
+        out = core(x)
+        assert tuple(out.shape[-2:]) == core.output_shape(36, 64)
+        out[0, :, 0, 0].sum().backward()
+        rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
+        assert int(rows.max()) == first_centre + 7  # the kernel reaches 7 px past its centre
+    assert core.output_shape(36, 64) == ((36 - 15) // stride + 1, (64 - 15) // stride + 1)
+    padded = Stacked2dCore(CoreConfig(input_kernel=15, stride=stride, pad_input=True))
+    assert padded.output_shape(36, 64) == (-(-36 // stride), -(-64 // stride))
+
+
 def test_laplace_penalty_of_a_delta_filter_is_20():
     w = torch.zeros(2, 1, 7, 7)
     w[:, :, 3, 3] = 1.0  # the Laplacian of a delta is the kernel: 4^2 + 4 * 1^2 = 20 per filter
