@@ -250,7 +250,7 @@ ax.set(xlabel="epoch", ylabel="validation correlation", title="full Gaussian mod
 # %%
 from v1lib.evaluation import evaluate
 
-scores, _, _ = evaluate(full.model, full.data, {scan0: ds0}, "test")
+scores, _, _ = evaluate(full.model, {scan0: full.data[scan0]}, {scan0: ds0}, "test")
 by_tuning = ground_truth.ceiling_by_tuning(scores, ds0)
 sf_cols = [c for c in by_tuning.columns if c != "all SFs"]
 glue("ceiling_low_sf", float(by_tuning.loc["all types", sf_cols[0]]), display=False)

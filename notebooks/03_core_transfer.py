@@ -52,8 +52,9 @@ from v1lib.evaluation import evaluate
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 settings = studies.study_settings(profile)
-# the held-out animal is chapter 2's first: its direct models with all data are
-# chapter 2's Gaussian + grid models, reloaded from the model cache
+# the held-out animal is chapter 2's first; where chapter 2 trains on that scan
+# alone (comparison_scans: 1), its Gaussian + grid models are this chapter's
+# direct models with all data, reloaded from the model cache
 target = list(scans)[0]
 display(Markdown(
     f"Profile **{prof['name']}**; dataset **{dataset}**. Core trained on "

@@ -186,14 +186,34 @@ def test_frozen_core_is_not_trained(tiny_scans):
 
 def test_frozen_core_features_are_those_of_the_core_in_eval_mode(tiny_scans):
     source, data, _ = _fit(tiny_scans, epochs=1)
+    source.train()  # as fit leaves it before the first epoch
+    stats = {k: v.clone() for k, v in source.core.state_dict().items() if "running" in k}
     feats = core_features(source, data)
+    for k, v in stats.items():  # batch-norm statistics untouched
+        assert torch.equal(source.core.state_dict()[k], v), k
     source.eval()
     for s, d in data.items():
         i = d.tiers["train"][:7]
         assert feats[s].shape[0] == d.n_trials
         torch.testing.assert_close(feats[s][i], source.core(d.images[i]))
-        torch.testing.assert_close(source(d.images[i], s, features=feats[s][i]),
-                                   source(d.images[i], s))
+
+
+def test_frozen_core_fit_reads_the_same_features_as_a_core_run_every_step(tiny_scans, monkeypatch):
+    import v1lib.train as train
+
+    source, _, _ = _fit(tiny_scans, epochs=1)
+    cfg = dataclasses.replace(TRAIN, max_epochs=2, freeze_core=True)
+    states = []
+    for cached in (True, False):
+        if not cached:  # features recomputed by the (eval-mode, frozen) core at every step
+            monkeypatch.setattr(train, "core_features", lambda model, data: None)
+        data = prepare(tiny_scans)
+        m = build_model(tiny_scans, data, ModelConfig(core=CORE), 3)
+        m.core.load_state_dict(source.core.state_dict())
+        fit(m, data, cfg, 0, show_progress=False)
+        states.append(_state(m))
+    for k in states[0]:
+        torch.testing.assert_close(states[0][k], states[1][k], msg=k)
 
 
 def test_train_fraction_subsets_are_nested(tiny_scans):

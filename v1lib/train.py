@@ -10,8 +10,8 @@ decays (by ``lr_decay_factor``, not below ``min_lr``) and training goes on; at
 the ``lr_decay_steps``-th time it stops with the best weights.
 
 All data live on the device as tensors (no per-sample loading), images and
-convolutions in channels-last layout; a frozen core's features are computed
-once, not every epoch. A checkpoint written after every epoch lets an
+convolutions in channels-last layout; with a frozen core, the training steps
+read its features computed once, not every epoch. A checkpoint written after every epoch lets an
 interrupted run resume where it stopped;
 :func:`fit_cached` keeps finished models under ``results/models/<config hash>``.
 """
