@@ -1,7 +1,7 @@
 """Trained models against the in-silico V1's ground truth: where each model
 neuron looks (receptive-field centres mapped in silico), how the model moves
-receptive fields with the eye (shifter), and how it scales responses with
-behaviour (modulator)."""
+receptive fields with the eye (shifter), how it scales responses with
+behaviour (modulator), and which groups of true neurons it falls short on."""
 
 from __future__ import annotations
 
