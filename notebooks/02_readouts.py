@@ -57,6 +57,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from v1lib import chapter, ground_truth, studies
+from v1lib.evaluation import evaluate
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 settings = studies.study_settings(profile)
@@ -248,8 +249,6 @@ ax.set(xlabel="epoch", ylabel="validation correlation", title="full Gaussian mod
 # spatial frequency (SF) of each neuron's primary feature.
 
 # %%
-from v1lib.evaluation import evaluate
-
 scores, _, _ = evaluate(full.model, {scan0: full.data[scan0]}, {scan0: ds0}, "test")
 by_tuning = ground_truth.ceiling_by_tuning(scores, ds0)
 sf_cols = [c for c in by_tuning.columns if c != "all SFs"]

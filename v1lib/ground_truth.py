@@ -153,12 +153,12 @@ def ceiling_by_tuning(scores: xr.Dataset, ds: xr.Dataset) -> pd.DataFrame:
                        "sf": ds.gt_sf.values[keep].astype(float),
                        "model": scores.single_trial_corr.values[keep],
                        "ceiling": scores.gt_observable_ceiling_corr.values[keep]})
-    g = df.groupby(["type", "sf"])
-    out = (g.model.mean() / g.ceiling.mean()).unstack("sf")
-    out.columns = [f"{sf:g} cyc/deg" for sf in out.columns]
-    out.loc["all types"] = [df.model[df.sf == sf].mean() / df.ceiling[df.sf == sf].mean()
-                            for sf in sorted(df.sf.unique())]
-    out["all SFs"] = [*(g2.model.mean() / g2.ceiling.mean() for _, g2 in df.groupby("type")),
-                      df.model.mean() / df.ceiling.mean()]
+    def fraction(groups):
+        return groups.model.mean() / groups.ceiling.mean()
+
+    out = fraction(df.groupby(["type", "sf"])).unstack("sf")
+    out.loc["all types"] = fraction(df.groupby("sf"))
+    out["all SFs"] = [*fraction(df.groupby("type")).loc[out.index[:-1]], fraction(df)]
+    out.columns = [f"{sf:g} cyc/deg" for sf in out.columns[:-1]] + ["all SFs"]
     out.index.name = "feature type"
     return out
