@@ -103,8 +103,8 @@ table
 
 # %%
 fo = comparison.fraction_oracle.mean("seed")
-gain = float(fo.sel(variant="gaussian") / fo.sel(variant="factorized") - 1)
-glue("gauss_vs_fact", 100 * gain, display=False)
+gain = float(studies.relative_change(fo.sel(variant="gaussian"), fo.sel(variant="factorized")))
+glue("gauss_vs_fact", gain, display=False)
 ppn = comparison.params_per_neuron.mean("seed")
 glue("ppn_ratio", float(ppn.sel(variant="factorized") / ppn.sel(variant="gaussian")), display=False)
 best = str(comparison.label.sel(variant=fo.idxmax("variant")).item())

@@ -88,7 +88,9 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
 
 # %%
 fo = curve.fraction_oracle
-rel = 100 * (fo.sel(condition="transfer") / fo.sel(condition="direct") - 1)
+direct = fo.sel(condition="direct")
+# in percent; NaN where direct training scores at or below zero
+rel = direct.copy(data=studies.relative_change(fo.sel(condition="transfer"), direct))
 n_img = curve.n_train_images.sel(condition="direct").mean("seed")
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for s in rel.seed.values:

@@ -1,5 +1,7 @@
 """Core, readouts, shifter, modulator and the whole model."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -155,3 +157,32 @@ def test_factorized_masks_are_normalised_and_penalised_jointly():
     with torch.no_grad():
         ro.features.zero_()
     assert ro.regularizer() == 0  # a neuron without feature weights costs nothing
+
+
+def test_stack_concatenates_the_last_layers_outputs():
+    torch.manual_seed(0)
+    last = Stacked2dCore(CoreConfig(layers=3, channels=4, input_kernel=5, hidden_kernel=3)).eval()
+    x = torch.randn(2, 1, 20, 30)
+    per_layer, h = [], x
+    for layer in last.layers:
+        h = layer(h)
+        per_layer.append(h)
+    assert torch.equal(last(x), per_layer[-1]) and last.out_channels == 4
+    for stack, layers in ((-2, [1, 2]), (None, [0, 1, 2])):
+        core = Stacked2dCore(dataclasses.replace(last.config, stack=stack)).eval()
+        core.load_state_dict(last.state_dict())
+        assert core.out_channels == 4 * len(layers)
+        assert torch.equal(core(x), torch.cat([per_layer[i] for i in layers], dim=1))
+
+
+def test_stacked_core_feeds_every_readout():
+    cfg = dataclasses.replace(SMALL_CORE, stack=None)
+    for readout in ("gaussian", "factorized", "point"):
+        model = Encoder(ModelConfig(core=cfg, readout=readout), {"a": info()}, (20, 30)).eval()
+        assert model(torch.randn(3, 1, 20, 30), "a").shape == (3, 5)
+
+
+@pytest.mark.parametrize("stack", [0, -3, 1, True, 1.5, "all"])
+def test_bad_stack_is_refused_by_name(stack):
+    with pytest.raises(ValueError, match="'stack'"):
+        ModelConfig.from_dict({"core": {"layers": 2, "stack": stack}})

@@ -189,6 +189,23 @@ def mean_sem(values: xr.DataArray, dim: str = "seed") -> tuple[xr.DataArray, xr.
     return values.mean(dim), sem
 
 
+def relative_change(value, reference):
+    """100 * (value / reference - 1), in percent; NaN where ``reference`` <= 0,
+    for a relative change against a score at or below chance has no meaning."""
+    value, reference = np.asarray(value, dtype=float), np.asarray(reference, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(reference > 0, 100 * (value / reference - 1), np.nan)
+
+
+def _change_text(value: float, reference: float, what: str) -> str:
+    """'+4.1 %', or, where the reference is at or below zero, the absolute change."""
+    rel = float(relative_change(value, reference))
+    if np.isfinite(rel):
+        return f"{rel:+.1f} %"
+    return (f"{value - reference:+.3f} in absolute terms ({what} scores {reference:.3f}, at or "
+            f"below zero, so a relative change is undefined)")
+
+
 def comparison_table(comparison: xr.Dataset) -> pd.DataFrame:
     """Mean ± s.e.m. over seeds of every metric, one row per variant."""
     rows = {}
@@ -211,7 +228,12 @@ def readout_claim_text(comparison: xr.Dataset) -> str:
         return "The profile trained no Gaussian + grid and factorized pair to compare."
     g = comparison.fraction_oracle.sel(variant="gaussian").values
     f = comparison.fraction_oracle.sel(variant="factorized").values
-    rel = 100 * (g / f - 1)
+    if (f <= 0).any():
+        return (f"**Gaussian + grid vs factorized:** the factorized readout's fraction oracle is "
+                f"at or below zero for {int((f <= 0).sum())} of {len(f)} seeds (mean "
+                f"{f.mean():.3f}, against {g.mean():.3f} for Gaussian + grid), so no relative "
+                f"change can be set against the reported +7 %.")
+    rel = relative_change(g, f)
     n = len(rel)
     sem = rel.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
     wins = int((g > f).sum())
@@ -257,11 +279,12 @@ def transfer_claims(curve: xr.Dataset, metric: str = "fraction_oracle") -> dict:
     full = float(curve.fraction.max())
     d_full = float(mean.sel(condition="direct", fraction=full))
     t_full = float(mean.sel(condition="transfer", fraction=full))
-    gain = 100 * (t_full / d_full - 1)
+    gain = float(relative_change(t_full, d_full))
     needed = data_needed(mean.sel(condition="transfer"), d_full)
     smallest = float(curve.fraction.min())
-    g_small = 100 * (float(mean.sel(condition="transfer", fraction=smallest))
-                     / float(mean.sel(condition="direct", fraction=smallest)) - 1)
+    t_small = float(mean.sel(condition="transfer", fraction=smallest))
+    d_small = float(mean.sel(condition="direct", fraction=smallest))
+    g_small = float(relative_change(t_small, d_small))
     if np.isnan(needed):
         need_text = ("the transfer model never reaches the direct model's full-data score on this "
                      "curve, so the reported 40 % is not reproduced")
@@ -274,10 +297,11 @@ def transfer_claims(curve: xr.Dataset, metric: str = "fraction_oracle") -> dict:
                      f"{100 * needed:.0f} % of the data (reported: 40 %)")
     text = (f"On the seed-averaged curves: with all "
             f"{int(curve.n_train_images.sel(condition='direct', fraction=full).mean())} "
-            f"training images, transfer changes the {metric.replace('_', ' ')} by {gain:+.1f} % "
-            f"relative to direct training (reported: +12 %); with {100 * smallest:.0f} % of the "
-            f"images the change is {g_small:+.1f} %. By linear interpolation in log data, "
-            f"{need_text}.")
+            f"training images, transfer changes the {metric.replace('_', ' ')} by "
+            f"{_change_text(t_full, d_full, 'direct training')} relative to direct training "
+            f"(reported: +12 %); with {100 * smallest:.0f} % of the images the change is "
+            f"{_change_text(t_small, d_small, 'direct training')}. By linear interpolation in "
+            f"log data, {need_text}.")
     return {"gain_at_full_data_pct": gain, "gain_at_smallest_pct": g_small,
             "data_fraction_to_match": needed, "text": text}
 
@@ -300,13 +324,19 @@ def convergence_text(comparison: xr.Dataset, limit: int) -> str:
 def transfer_summary_text(curve: xr.Dataset, metric: str = "fraction_oracle") -> str:
     """Where along the data axis transfer beats direct training, in words
     computed from the curve (mean over seeds, with the seed-to-seed s.e.m.)."""
-    rel = 100 * (curve[metric].sel(condition="transfer") / curve[metric].sel(condition="direct") - 1)
+    direct, transfer = curve[metric].sel(condition="direct"), curve[metric].sel(condition="transfer")
+    rel = xr.DataArray(relative_change(transfer, direct), coords=direct.coords, dims=direct.dims)
     parts = []
     for f in curve.fraction.values:
+        n = int(curve.n_train_images.sel(condition="direct", fraction=f).mean())
+        if bool(rel.sel(fraction=f).isnull().any()):
+            diff = float((transfer - direct).sel(fraction=f).mean())
+            parts.append(f"{n} images: {diff:+.3f} in absolute terms (direct training at or below "
+                         f"zero for some seed, so no relative change)")
+            continue
         m, e = mean_sem(rel.sel(fraction=f))
         m, e = float(m), float(e)
-        n = int(curve.n_train_images.sel(condition="direct", fraction=f).mean())
-        if np.isfinite(e) and e > 0 and abs(m) < 2 * e:
+        if m == 0 or (np.isfinite(e) and e > 0 and abs(m) < 2 * e):
             word = "no resolved difference"
         else:
             word = "transfer ahead" if m > 0 else "direct training ahead"

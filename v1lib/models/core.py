@@ -2,8 +2,11 @@
 
 Follows neuralpredictors' ``Stacked2dCore`` as the Lurz et al. (2021) and
 Sensorium 2022 baselines configure it: a first convolution without padding
-(``pad_input`` zero-pads it), then depth-separable hidden convolutions with "same" padding, each followed by
-batch norm and an ELU. A Laplace penalty keeps the first-layer filters smooth.
+(``pad_input`` zero-pads it), then depth-separable hidden convolutions with
+"same" padding, each followed by batch norm and an ELU. A Laplace penalty keeps
+the first-layer filters smooth. The readout sees the last layer (``stack=-1``,
+the baselines) or the concatenated outputs of the last k layers (``stack=-k``;
+``None``: all, as in Sinz et al. 2018).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class CoreConfig:
     bn_momentum: float = 0.9  # PyTorch convention: weight of the new batch statistics
     gamma_input: float = 6.3831  # weight of the Laplace penalty on the first layer
     linear: bool = False  # no nonlinearity inside the core (the LN baseline)
+    stack: int | None = -1  # layers whose outputs are concatenated: -k = the last k, None = all
 
 
 class DepthSeparableConv2d(nn.Sequential):
@@ -76,8 +80,14 @@ class Stacked2dCore(nn.Module):
                 nn.init.xavier_normal_(m.weight)
 
     @property
+    def stacked(self) -> list[int]:
+        """Indices of the layers whose outputs the readout sees."""
+        layers = list(range(self.config.layers))
+        return layers if self.config.stack is None else layers[self.config.stack:]
+
+    @property
     def out_channels(self) -> int:
-        return self.config.channels
+        return self.config.channels * len(self.stacked)
 
     def output_shape(self, height: int, width: int) -> tuple[int, int]:
         """Spatial size of the feature map for an input of ``height x width``."""
@@ -87,7 +97,13 @@ class Stacked2dCore(nn.Module):
         return size(height), size(width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        if self.config.stack == -1:
+            return self.layers(x)
+        outputs = []
+        for layer in self.layers:
+            x = layer(x)
+            outputs.append(x)
+        return torch.cat([outputs[i] for i in self.stacked], dim=1)
 
     def regularizer(self) -> torch.Tensor:
         return self.config.gamma_input * laplace_l2norm(self.layers[0][0].weight)

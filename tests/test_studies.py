@@ -1,0 +1,93 @@
+"""The chapters' study summaries: relative changes, verdicts against the
+reported numbers, and the data-efficiency interpolation."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from v1lib import studies
+
+
+def comparison(gaussian, factorized):
+    fo = np.array([gaussian, factorized], dtype=float)
+    seeds = list(range(1, fo.shape[1] + 1))
+    return xr.Dataset({"fraction_oracle": (("variant", "seed"), fo)},
+                      coords={"variant": ["gaussian", "factorized"], "seed": seeds})
+
+
+def curve(direct, transfer, fractions=(0.1, 0.3, 1.0), images=2500):
+    fo = np.array([direct, transfer], dtype=float)  # (condition, fraction, seed)
+    n = np.broadcast_to((np.array(fractions) * images)[None, :, None], fo.shape)
+    return xr.Dataset({"fraction_oracle": (("condition", "fraction", "seed"), fo),
+                       "n_train_images": (("condition", "fraction", "seed"), n)},
+                      coords={"condition": ["direct", "transfer"], "fraction": list(fractions),
+                              "seed": list(range(1, fo.shape[2] + 1))})
+
+
+def test_relative_change_is_undefined_against_a_score_at_or_below_zero():
+    out = studies.relative_change([1.1, 0.5, 0.5, np.nan], [1.0, 0.0, -0.2, 1.0])
+    assert out[0] == pytest.approx(10.0)
+    assert np.isnan(out[1:]).all()
+
+
+@pytest.mark.parametrize("gaussian, factorized, verdict", [
+    ([1.20, 1.21, 1.19], [1.0, 1.0, 1.0], "reproduces the direction of, and is larger than,"),
+    ([1.07, 1.071, 1.069], [1.0, 1.0, 1.0], "reproduces, within its uncertainty,"),
+    ([1.02, 1.021, 1.019], [1.0, 1.0, 1.0], "reproduces the direction of, and is smaller than,"),
+    ([1.10, 0.90, 1.00], [1.0, 1.0, 1.0], "neither confirms nor refutes"),
+    ([0.80, 0.81, 0.79], [1.0, 1.0, 1.0], "reverses"),
+    ([1.10], [1.0], "cannot be tested with one seed"),
+])
+def test_readout_claim_verdicts(gaussian, factorized, verdict):
+    text = studies.readout_claim_text(comparison(gaussian, factorized))
+    assert verdict in text
+    wins = sum(g > f for g, f in zip(gaussian, factorized))
+    assert f"ahead in {wins} of {len(gaussian)}" in text
+
+
+def test_readout_claim_refuses_a_relative_change_against_a_negative_factorized_score():
+    text = studies.readout_claim_text(comparison([0.05, 0.04], [-0.01, 0.02]))
+    assert "at or below zero for 1 of 2 seeds" in text and "%" not in text.split("+7")[0]
+
+
+def test_data_needed_interpolates_in_log_fraction():
+    mean = xr.DataArray([0.5, 0.7, 0.9], coords={"fraction": [0.1, 0.3, 1.0]}, dims="fraction")
+    assert studies.data_needed(mean, 0.4) == 0.1  # reached at the first fraction already
+    expected = np.exp(np.log(0.1) + 0.5 * (np.log(0.3) - np.log(0.1)))
+    assert studies.data_needed(mean, 0.6) == pytest.approx(expected)
+    assert np.isnan(studies.data_needed(mean, 0.95))
+
+
+def test_transfer_claims_compute_the_gain_and_the_data_to_match():
+    c = curve(direct=[[0.4, 0.4], [0.7, 0.7], [0.8, 0.8]],
+              transfer=[[0.6, 0.6], [0.8, 0.8], [0.9, 0.9]])
+    claims = studies.transfer_claims(c)
+    assert claims["gain_at_full_data_pct"] == pytest.approx(12.5)
+    assert claims["gain_at_smallest_pct"] == pytest.approx(50.0)
+    assert claims["data_fraction_to_match"] == pytest.approx(0.3)
+    assert "+12.5 %" in claims["text"] and "30 % of the data" in claims["text"]
+
+
+def test_transfer_texts_report_absolute_changes_where_direct_training_is_at_chance():
+    c = curve(direct=[[-0.01, 0.0], [0.3, 0.3], [0.5, 0.5]],
+              transfer=[[0.2, 0.2], [0.4, 0.4], [0.6, 0.6]])
+    claims = studies.transfer_claims(c)
+    assert np.isnan(claims["gain_at_smallest_pct"])
+    assert "+0.205 in absolute terms" in claims["text"]
+    summary = studies.transfer_summary_text(c)
+    assert "250 images: +0.205 in absolute terms" in summary
+    assert "2500 images: +20.0 % ± 0.0 %" in summary
+
+
+def test_transfer_summary_says_when_seeds_do_not_resolve_a_difference():
+    c = curve(direct=[[0.5, 0.5], [0.7, 0.7], [0.8, 0.8]],
+              transfer=[[0.7, 0.7], [0.6, 0.9], [0.8, 0.8]])
+    text = studies.transfer_summary_text(c)
+    assert "250 images: +40.0 % ± 0.0 % (transfer ahead)" in text
+    assert "750 images: +7.1 % ± 21.4 % (no resolved difference)" in text
+    assert "2500 images: +0.0 % ± 0.0 % (no resolved difference)" in text
+
+
+def test_unknown_variant_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown model variant 'gaussian_fancy'"):
+        studies.variant_config("smoke", "gaussian_fancy")
