@@ -88,6 +88,21 @@ def test_recovered_gain_weights_read_a_log_linear_modulator():
     np.testing.assert_allclose(g.model_weight, W.numpy(), atol=1e-4)
 
 
+def test_gain_agreement_gives_correlation_and_slope_over_the_chosen_neurons():
+    r = np.random.default_rng(1)
+    true = r.normal(0, 1, (50, 3))
+    model = true * np.array([1.0, 0.5, -2.0]) + np.array([0.0, 0.3, 0.0])
+    model[0] = 99.0  # excluded below
+    w = xr.Dataset({"true_weight": (("neuron", "behavior_var"), true),
+                    "model_weight": (("neuron", "behavior_var"), model)},
+                   coords={"behavior_var": ["pupil", "dpupil", "running"]})
+    keep = np.arange(50) > 0
+    table = ground_truth.gain_agreement(w, keep)
+    np.testing.assert_allclose(table.slope, [1.0, 0.5, -2.0], atol=1e-9)
+    np.testing.assert_allclose(table.correlation, [1.0, 1.0, -1.0], atol=1e-9)
+    assert ground_truth.gain_agreement(w).loc["pupil", "correlation"] < 0.9  # the outlier counts
+
+
 def test_ceiling_by_tuning_groups_responsive_neurons_by_true_type_and_sf():
     ds = xr.Dataset({"gt_feature_type": ("neuron", ["simple", "simple", "complex", "complex", "simple"]),
                      "gt_sf": ("neuron", [0.03, 0.12, 0.03, 0.12, 0.12]),

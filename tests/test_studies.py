@@ -91,3 +91,19 @@ def test_transfer_summary_says_when_seeds_do_not_resolve_a_difference():
 def test_unknown_variant_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown model variant 'gaussian_fancy'"):
         studies.variant_config("smoke", "gaussian_fancy")
+
+
+def test_ranking_text_orders_image_only_readouts_and_pairs_grid_with_free_positions():
+    fo = np.array([[0.85, 0.84, 0.86], [0.89, 0.90, 0.89], [0.73, 0.74, 0.73], [0.91, 0.91, 0.92],
+                   [1.10, 1.10, 1.10]])
+    variants = ["gaussian", "gaussian_free", "factorized", "point", "gaussian_full"]
+    c = xr.Dataset({"fraction_oracle": (("variant", "seed"), fo)},
+                   coords={"variant": variants, "seed": [1, 2, 3]})
+    text = studies.ranking_text(c)
+    assert ("point-pooled (0.913) > Gaussian, free positions (0.893) > Gaussian + grid (0.850) > "
+            "factorized (0.733)") in text
+    assert "shifter" not in text  # the full model sees more than the image
+    assert "-4.8 % ± 1.0 %" in text and "a resolved loss" in text and "ahead in 0 of 3" in text
+    fo[0] = fo[1] * np.array([1.05, 0.90, 1.01])  # grid vs free: +5 %, -10 %, +1 %
+    noisy = xr.Dataset({"fraction_oracle": (("variant", "seed"), fo)}, coords=c.coords)
+    assert "within the seed-to-seed noise" in studies.ranking_text(noisy)

@@ -135,6 +135,20 @@ def recovered_gain_weights(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Data
                       attrs={"units": "log gain per SD"})
 
 
+def gain_agreement(weights: xr.Dataset, neurons=None) -> pd.DataFrame:
+    """Per behaviour variable: correlation over neurons of the model's and the
+    true log-gain weights, and the slope of model on true (1 = the right size).
+    ``neurons``: a boolean mask of the neurons to count (default all)."""
+    mask = slice(None) if neurons is None else np.asarray(neurons, dtype=bool)
+    rows = {}
+    for v in weights.behavior_var.values:
+        t = weights.true_weight.sel(behavior_var=v).values[mask]
+        m = weights.model_weight.sel(behavior_var=v).values[mask]
+        rows[str(v)] = {"correlation": float(np.corrcoef(t, m)[0, 1]),
+                        "slope": float(np.polyfit(t, m, 1)[0])}
+    return pd.DataFrame(rows).T.rename_axis("behaviour")
+
+
 def ceiling_by_tuning(scores: xr.Dataset, ds: xr.Dataset) -> pd.DataFrame:
     """Fraction of the observable ceiling (ratio of mean correlations, as in
     :func:`v1lib.evaluation.summarize`) per true feature type and spatial

@@ -20,6 +20,6 @@ def progress(iterable=None, **kwargs) -> tqdm:
     if in_notebook():
         kwargs.setdefault("file", sys.stdout)
         kwargs.setdefault("mininterval", 5.0)
-        kwargs.setdefault("ncols", 72)
+        kwargs.setdefault("ncols", 96)
     kwargs.setdefault("dynamic_ncols", not in_notebook())
     return tqdm(iterable, **kwargs)

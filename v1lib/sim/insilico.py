@@ -14,13 +14,18 @@ from .static import StaticConfig, animals
 from .stimuli import gratings
 
 
+def simulator_config(ds: xr.Dataset) -> StaticConfig:
+    """The simulator configuration a simulated scan was made with (its provenance)."""
+    if "sim_config" not in ds.attrs or "sim_seed" not in ds.attrs:
+        raise ValueError("these scans carry no simulator provenance (attrs 'sim_config', "
+                         "'sim_seed'): ground-truth experiments need the in-silico V1")
+    return StaticConfig.from_dict(json.loads(ds.attrs["sim_config"]), source="dataset attrs")
+
+
 def populations_of(scans: dict[str, xr.Dataset]) -> dict[str, Population]:
     """Rebuild the ground-truth populations of simulated scans from their provenance."""
     first = next(iter(scans.values()))
-    if "sim_config" not in first.attrs or "sim_seed" not in first.attrs:
-        raise ValueError("these scans carry no simulator provenance (attrs 'sim_config', "
-                         "'sim_seed'): ground-truth experiments need the in-silico V1")
-    cfg = StaticConfig.from_dict(json.loads(first.attrs["sim_config"]), source="dataset attrs")
+    cfg = simulator_config(first)
     seed = int(first.attrs["sim_seed"])
     pops = animals(cfg, seed)
     from .static import scan_names
