@@ -235,7 +235,21 @@ agree.to_dataframe().round(3)
 
 # %% [markdown]
 # A correlation near 1 means the shifter found *when* and *which way* the RFs
-# move; a slope near 1 means it also found *how far* (the dotted line).
+# move; a slope near 1 means it also found *how far* (the dotted line). The
+# *tail slope* is the same slope on the 5 % of trials with the largest true
+# shifts, where few trials constrain the shifter and its tanh units can saturate:
+
+# %%
+short = [str(a) for a in agree.eye_axis.values
+         if float(agree.tail_slope.sel(eye_axis=a)) < float(agree.slope.sel(eye_axis=a)) - 0.05]
+display(Markdown(
+    f"At the largest shifts the shifter falls short on axis {' and '.join(short)} (tail slope "
+    + ", ".join(f"{float(agree.tail_slope.sel(eye_axis=a)):.2f}" for a in short)
+    + "), so the RFs of trials with extreme eye positions are placed slightly too close to "
+    "their mean position." if short else
+    "The slope holds at the largest shifts too (tail slopes "
+    + ", ".join(f"{a}: {float(v):.2f}" for a, v in zip(agree.eye_axis.values, agree.tail_slope.values))
+    + ")."))
 #
 # ## Does the modulator recover the behavioural gain?
 #

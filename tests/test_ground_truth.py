@@ -63,6 +63,18 @@ def test_recovered_shifts_convert_grid_units_to_screen_pixels():
     agree = ground_truth.shift_agreement(s)
     np.testing.assert_allclose(agree.slope, 1.0, rtol=1e-6)
     np.testing.assert_allclose(agree.corr, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(agree.tail_slope, 1.0, rtol=1e-6)
+
+
+def test_shift_agreement_tail_slope_sees_a_saturating_shifter():
+    true = np.linspace(-5, 5, 201)
+    shifts = xr.Dataset({"true_shift": (("trial", "eye_axis"), np.stack([true, true], 1)),
+                         "model_shift": (("trial", "eye_axis"),
+                                         np.stack([true, 4 * np.tanh(true / 4)], 1))},
+                        coords={"eye_axis": ["x", "y"]})
+    agree = ground_truth.shift_agreement(shifts, tail=0.1)
+    np.testing.assert_allclose(agree.tail_slope.sel(eye_axis="x"), 1.0)
+    assert agree.tail_slope.sel(eye_axis="y") < agree.slope.sel(eye_axis="y") - 0.05
 
 
 def test_recovered_gain_weights_read_a_log_linear_modulator():

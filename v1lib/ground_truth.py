@@ -98,16 +98,20 @@ def recovered_shifts(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Dataset:
                       attrs={"units": "px"})
 
 
-def shift_agreement(shifts: xr.Dataset) -> xr.Dataset:
+def shift_agreement(shifts: xr.Dataset, tail: float = 0.05) -> xr.Dataset:
     """Per eye axis: correlation of model and true shift, and the slope of the
-    model shift on the true one (1 = the right gain), means removed."""
-    out = {"corr": [], "slope": []}
+    model shift on the true one (1 = the right gain), means removed; and that
+    slope on the ``tail`` fraction of trials with the largest true shifts
+    (``tail_slope``: below ``slope`` where the shifter saturates)."""
+    out = {"corr": [], "slope": [], "tail_slope": []}
     for a in shifts.eye_axis.values:
         m = shifts.model_shift.sel(eye_axis=a).values
         t = shifts.true_shift.sel(eye_axis=a).values
         m, t = m - m.mean(), t - t.mean()
         out["corr"].append(float((m * t).sum() / np.sqrt((m**2).sum() * (t**2).sum() + 1e-30)))
         out["slope"].append(float((m * t).sum() / ((t**2).sum() + 1e-30)))
+        big = np.abs(t) >= np.quantile(np.abs(t), 1 - tail)
+        out["tail_slope"].append(float((m[big] * t[big]).sum() / ((t[big] ** 2).sum() + 1e-30)))
     return xr.Dataset({k: ("eye_axis", v) for k, v in out.items()},
                       coords={"eye_axis": shifts.eye_axis.values})
 
