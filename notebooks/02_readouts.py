@@ -106,14 +106,6 @@ display(Markdown(studies.convergence_text(comparison, train_cfg.max_epochs)))
 table
 
 # %%
-fo = comparison.fraction_oracle.mean("seed")
-gain = float(studies.relative_change(fo.sel(variant="gaussian"), fo.sel(variant="factorized")))
-glue("gauss_vs_fact", gain, display=False)
-ppn = comparison.params_per_neuron.mean("seed")
-glue("ppn_ratio", float(ppn.sel(variant="factorized") / ppn.sel(variant="gaussian")), display=False)
-best = str(comparison.label.sel(variant=fo.idxmax("variant")).item())
-glue("best_variant", best, display=False)
-
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
 for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
                        (axes[1], "gt_observable_ceiling_fraction", "fraction of the observable ceiling")):
@@ -127,25 +119,24 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
     ax.set_xticklabels([lbl.replace(" + ", "\n+ ") for lbl in comparison.label.values], fontsize=7)
     ax.set(ylabel=label, title=label)
 
+# %%
+display(Markdown(studies.headline_text(comparison)))
+
 # %% [markdown]
-# On these data the Gaussian readout with the grid predictor reaches a fraction
-# oracle {glue:text}`gauss_vs_fact:+.1f` % relative to the factorized readout,
-# with {glue:text}`ppn_ratio:.0f` times fewer parameters per neuron; the best
-# variant is *{glue:text}`best_variant`*. Variants with a shifter or a
-# modulator also see the eye position or the behaviour, so the readouts
-# themselves are compared among the image-only variants (below). The reported
-# gain is +7 %
-# {cite:p}`lurz2021generalization`. Whether the difference is resolved by the
-# seeds, seed by seed:
+# Variants with a shifter or a modulator also see the eye position or the
+# behaviour, so the readouts themselves are compared among the image-only
+# variants (below). The reported gain is +7 % {cite:p}`lurz2021generalization`.
+# Whether the difference is resolved by the seeds, seed by seed (the mean of
+# the per-seed changes, which can differ from the change of the means):
 
 # %%
 display(Markdown(studies.readout_claim_text(comparison)))
 
 # %% [markdown]
-# The verdict holds for this training budget (see the note on convergence
-# above the table). The factorized readout, with many more parameters per
-# neuron, is the one that most needs more images and epochs, so a budget cut
-# short favours the Gaussian readout.
+# Any verdict here holds for this training budget only (see the note on
+# convergence above the table). The factorized readout, with many more
+# parameters per neuron, is the one that most needs more images and epochs, so
+# a budget cut short favours the Gaussian readout.
 #
 # Among the readouts that see only the image, and the grid predictor against
 # free positions:
@@ -164,8 +155,7 @@ display(Markdown(studies.ranking_text(comparison)))
 # {glue:text}`rf_scatter_px:.1f` px). Free positions can follow that scatter
 # and a smooth function of cortical position cannot; in exchange, the grid
 # predictor learns no position per neuron. Which matters more depends on how
-# many images constrain each neuron, and the sentence above measures the trade
-# on this profile's data.
+# many images constrain each neuron.
 
 # %% [markdown]
 # ## Does the model put each neuron where it looks?
@@ -200,7 +190,7 @@ axes[2].hist(rf.error.values[responsive], bins=bins, alpha=0.7, label="model")
 axes[2].hist(chance.values[responsive], bins=bins, alpha=0.5, label="population median")
 axes[2].set(xlabel="distance to true RF centre (px)", ylabel="neurons", title="RF centre error")
 axes[2].legend(fontsize=8)
-deg = float(ds0.attrs.get("deg_per_px", 1.5))
+deg = sim.deg_per_px
 err = pd.Series(rf.error.values[responsive]).groupby(types[responsive]).median()
 glue("rf_err_px", float(np.median(rf.error.values[responsive])), display=False)
 glue("rf_err_deg", float(np.median(rf.error.values[responsive])) * deg, display=False)
@@ -240,17 +230,9 @@ agree.to_dataframe().round(3)
 # shifts, where few trials constrain the shifter and its tanh units can saturate:
 
 # %%
-short = [str(a) for a in agree.eye_axis.values
-         if float(agree.tail_slope.sel(eye_axis=a)) < float(agree.slope.sel(eye_axis=a)) - 0.05]
-display(Markdown(
-    f"At the largest shifts the shifter falls short on axis {' and '.join(short)} (tail slope "
-    + ", ".join(f"{float(agree.tail_slope.sel(eye_axis=a)):.2f}" for a in short)
-    + "), so the RFs of trials with extreme eye positions are placed slightly too close to "
-    "their mean position." if short else
-    "The slope holds at the largest shifts too (tail slopes "
-    + ", ".join(f"{a}: {float(v):.2f}" for a, v in zip(agree.eye_axis.values, agree.tail_slope.values))
-    + ")."))
-#
+display(Markdown(ground_truth.shift_tail_text(agree)))
+
+# %% [markdown]
 # ## Does the modulator recover the behavioural gain?
 #
 # The simulated gain is log-linear in the z-scored pupil size, its derivative
@@ -260,7 +242,6 @@ display(Markdown(
 # %%
 gw = ground_truth.recovered_gain_weights(full.model, scan0, ds0)
 gains = ground_truth.gain_agreement(gw, responsive)
-names = {"pupil": "pupil size", "dpupil": "pupil change (dpupil)", "running": "running speed"}
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 for ax, v in zip(axes, gw.behavior_var.values):
     t = gw.true_weight.sel(behavior_var=v).values[responsive]
@@ -269,21 +250,11 @@ for ax, v in zip(axes, gw.behavior_var.values):
     lim = [min(t.min(), m.min()), max(t.max(), m.max())]
     ax.plot(lim, lim, "k:", lw=1)
     ax.set(xlabel="true log-gain per SD", ylabel="model log-gain per SD",
-           title=f"{names.get(v, v)}: r = {gains.loc[v, 'correlation']:.2f}")
+           title=f"{ground_truth.BEHAVIOR_NAMES.get(v, v)}: r = {gains.loc[v, 'correlation']:.2f}")
 gains.round(3)
 
 # %%
-b = ds0.behavior.to_pandas()
-r_pupil_running = float(np.corrcoef(b["pupil"], b["running"])[0, 1])
-best_b, worst_b = gains.slope.sub(1).abs().idxmin(), gains.slope.sub(1).abs().idxmax()
-display(Markdown(
-    f"The gain that the modulator gives **{names[best_b]}** is closest to the truth in size "
-    f"(slope {gains.slope[best_b]:.2f}, r = {gains.correlation[best_b]:.2f}); the one it gives "
-    f"**{names[worst_b]}** is furthest (slope {gains.slope[worst_b]:.2f}, r = "
-    f"{gains.correlation[worst_b]:.2f}). A slope below 1 means the model's gain changes less "
-    f"with that variable than the true gain does. Pupil size and running covary in these "
-    f"sessions (r = {r_pupil_running:.2f} over trials), as in real mice, which leaves fewer "
-    f"trials to tell their gains apart."))
+display(Markdown(ground_truth.gain_text(gains, ds0)))
 
 # %% [markdown]
 # ## Training curves
@@ -294,16 +265,11 @@ display(Markdown(
 hist = full.history
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(hist.epoch, hist.val_corr, marker=".")
-decays = hist.epoch.values[1:][np.diff(hist.lr.values) < 0]
-for e in decays:
+for e in studies.lr_decays(hist):
     ax.axvline(e, ls="--", color="0.6", lw=1)
 ax.xaxis.get_major_locator().set_params(integer=True)
 ax.set(xlabel="epoch", ylabel="validation correlation", title="full Gaussian model")
-display(Markdown(
-    f"The learning rate decayed at epoch(s) {', '.join(str(int(e)) for e in decays)} (dashed), "
-    f"each time after the best weights were restored." if len(decays) else
-    f"The learning rate never decayed: no plateau was reached within {len(hist.epoch)} epochs "
-    f"(stopped by: {hist.attrs['stopped']}; best epoch {hist.attrs['best_epoch']})."))
+display(Markdown(studies.training_curve_text(hist)))
 
 # %% [markdown]
 # ## How close to the truth, and what is missing?
@@ -336,8 +302,8 @@ by_tuning.round(3)
 # and its features share the core's {glue:text}`core_channels` channels with
 # every other SF, orientation and phase. If the highest SF is the weakest
 # column, the core's resolution and width, not the readout, are the first
-# suspects; a core with a stride of 1 and more channels is the test of that
-# hypothesis.
+# suspects; a core with a finer feature map and more channels than this
+# profile's is the test of that hypothesis.
 
 # %% [markdown]
 # ## What this chapter shows

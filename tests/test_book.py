@@ -50,6 +50,8 @@ def test_every_chapter_executed(built):
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.get("output_type") == "error"], name
         assert not [o for o in outputs if o.get("name") == "stderr"], name
+        prose = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+        assert not [p for p in prose if re.search(r"\bnan\b", p, re.I)], name  # computed prose
         assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3, name
 
 

@@ -1,6 +1,7 @@
 """Model-vs-truth analyses: in-silico RF mapping and its comparison with the truth."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -75,6 +76,17 @@ def test_shift_agreement_tail_slope_sees_a_saturating_shifter():
     agree = ground_truth.shift_agreement(shifts, tail=0.1)
     np.testing.assert_allclose(agree.tail_slope.sel(eye_axis="x"), 1.0)
     assert agree.tail_slope.sel(eye_axis="y") < agree.slope.sel(eye_axis="y") - 0.05
+    text = ground_truth.shift_tail_text(agree)
+    assert "on axis y the shifter moves the RFs" in text and "too little" in text
+    assert "axis x" not in text
+
+
+def test_shift_tail_text_names_overshoot_and_agreement():
+    agree = xr.Dataset({"tail_slope": ("eye_axis", [1.2, 1.02])}, coords={"eye_axis": ["x", "y"]})
+    assert ground_truth.shift_tail_text(agree) == (
+        "At the largest shifts, on axis x the shifter moves the RFs 20 % too far (tail slope 1.20).")
+    agree["tail_slope"][:] = [0.97, 1.03]
+    assert "stays within 5 %" in ground_truth.shift_tail_text(agree)
 
 
 def test_recovered_gain_weights_read_a_log_linear_modulator():
@@ -113,6 +125,20 @@ def test_gain_agreement_gives_correlation_and_slope_over_the_chosen_neurons():
     np.testing.assert_allclose(table.slope, [1.0, 0.5, -2.0], atol=1e-9)
     np.testing.assert_allclose(table.correlation, [1.0, 1.0, -1.0], atol=1e-9)
     assert ground_truth.gain_agreement(w).loc["pupil", "correlation"] < 0.9  # the outlier counts
+
+
+def test_gain_text_names_the_closest_and_furthest_gain_and_the_covariation():
+    gains = pd.DataFrame({"correlation": [0.8, 0.7, 0.9], "slope": [0.5, 1.1, 0.97]},
+                         index=["pupil", "dpupil", "running"])
+    t = np.arange(200.0)
+    running = (t % 20 < 10) * 10.0
+    ds = xr.Dataset({"behavior": (("trial", "behavior_var"),
+                                  np.stack([20 + running / 5, np.zeros(200), running], 1))},
+                    coords={"behavior_var": ["pupil", "dpupil", "running"]})
+    text = ground_truth.gain_text(gains, ds)
+    assert "**running speed** is closest to the truth in size (slope 0.97" in text
+    assert "**pupil size** is furthest (slope 0.50" in text
+    assert "r = 1.00, which leaves fewer trials" in text
 
 
 def test_ceiling_by_tuning_groups_responsive_neurons_by_true_type_and_sf():

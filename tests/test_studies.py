@@ -47,7 +47,29 @@ def test_readout_claim_verdicts(gaussian, factorized, verdict):
 
 def test_readout_claim_refuses_a_relative_change_against_a_negative_factorized_score():
     text = studies.readout_claim_text(comparison([0.05, 0.04], [-0.01, 0.02]))
-    assert "at or below zero for 1 of 2 seeds" in text and "%" not in text.split("+7")[0]
+    assert text == ("**Gaussian + grid vs factorized:** the factorized readout's fraction oracle "
+                    "is at or below zero for 1 of 2 seeds (mean 0.005, against 0.045 for "
+                    "Gaussian + grid), so no relative change can be set against the reported +7 %.")
+
+
+def test_readout_claim_and_ranking_refuse_non_finite_or_tied_scores():
+    assert "not finite" in studies.readout_claim_text(comparison([1.0, np.nan], [0.9, 0.9]))
+    c = xr.Dataset({"fraction_oracle": (("variant", "seed"), [[0.8, 0.9], [0.8, 0.9]])},
+                   coords={"variant": ["gaussian", "gaussian_free"], "seed": [1, 2]})
+    assert "+0.0 % ± 0.0 % against free positions (within the seed-to-seed noise" in \
+        studies.ranking_text(c)
+
+
+def test_headline_text_uses_seed_means_and_handles_a_factorized_score_at_chance():
+    c = comparison([1.1, 1.1], [1.0, 1.0])
+    c["params_per_neuron"] = (("variant", "seed"), [[40, 40], [600, 600]])
+    c = c.assign_coords(label=("variant", ["Gaussian + grid", "factorized"]))
+    assert studies.headline_text(c) == (
+        "On these data the Gaussian readout with the grid predictor changes the fraction oracle "
+        "by +10.0 % relative to the factorized readout (seed means 1.100 and 1.000), with 15 "
+        "times fewer parameters per neuron; the best variant is *Gaussian + grid*.")
+    c["fraction_oracle"][1] = [-0.1, 0.0]
+    assert "+1.150 in absolute terms" in studies.headline_text(c)
 
 
 def test_data_needed_interpolates_in_log_fraction():
@@ -86,6 +108,32 @@ def test_transfer_summary_says_when_seeds_do_not_resolve_a_difference():
     assert "250 images: +40.0 % ± 0.0 % (transfer ahead)" in text
     assert "750 images: +7.1 % ± 21.4 % (no resolved difference)" in text
     assert "2500 images: +0.0 % ± 0.0 % (no resolved difference)" in text
+
+
+def test_transfer_summary_names_non_finite_scores():
+    c = curve(direct=[[0.5, 0.5], [0.7, 0.7], [0.8, 0.8]],
+              transfer=[[np.nan, 0.6], [0.8, 0.8], [0.9, 0.9]])
+    assert "250 images: not finite for some seed" in studies.transfer_summary_text(c)
+
+
+def history(val, lr, stopped):
+    return xr.Dataset({"val_corr": ("epoch", val), "lr": ("epoch", lr)},
+                      coords={"epoch": np.arange(len(val))},
+                      attrs={"epochs": len(val), "stopped": stopped,
+                             "best_epoch": int(np.argmax(val))})
+
+
+def test_training_curve_text_names_decays_and_the_reason_training_ended():
+    h = history([0.1, 0.3, 0.35, 0.34, 0.36, 0.36], [1e-2] * 4 + [3e-3] * 2, "early stopping")
+    assert list(studies.lr_decays(h)) == [4]
+    assert studies.training_curve_text(h) == (
+        "The learning rate decayed at epoch(s) 4 (dashed), each time after the best weights were "
+        "restored. Training ended by early stopping after 6 epochs; the best validation "
+        "correlation came in epoch 4.")
+    h = history([0.1, 0.2], [1e-2, 1e-2], "max_epochs")
+    assert studies.training_curve_text(h) == (
+        "The learning rate never decayed. Training ran into the limit of 2 epochs; the best "
+        "validation correlation came in epoch 1.")
 
 
 def test_unknown_variant_is_refused_by_name():

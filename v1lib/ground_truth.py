@@ -139,6 +139,23 @@ def recovered_gain_weights(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Data
                       attrs={"units": "log gain per SD"})
 
 
+def shift_tail_text(agreement: xr.Dataset, tolerance: float = 0.05) -> str:
+    """Words for the shifter at the largest shifts: on which eye axis its tail
+    slope misses 1 by more than ``tolerance``, and which way."""
+    off = []
+    for a in agreement.eye_axis.values:
+        t = float(agreement.tail_slope.sel(eye_axis=a))
+        if np.isfinite(t) and abs(t - 1) > tolerance:
+            off.append(f"on axis {a} the shifter moves the RFs {100 * abs(t - 1):.0f} % too "
+                       f"{'little' if t < 1 else 'far'} (tail slope {t:.2f})")
+    if off:
+        return "At the largest shifts, " + "; ".join(off) + "."
+    slopes = ", ".join(f"{a}: {float(v):.2f}" for a, v in
+                       zip(agreement.eye_axis.values, agreement.tail_slope.values))
+    return (f"At the largest shifts the shifter's gain stays within {100 * tolerance:.0f} % of "
+            f"the truth (tail slopes {slopes}).")
+
+
 def gain_agreement(weights: xr.Dataset, neurons=None) -> pd.DataFrame:
     """Per behaviour variable: correlation over neurons of the model's and the
     true log-gain weights, and the slope of model on true (1 = the right size).
@@ -151,6 +168,31 @@ def gain_agreement(weights: xr.Dataset, neurons=None) -> pd.DataFrame:
         rows[str(v)] = {"correlation": float(np.corrcoef(t, m)[0, 1]),
                         "slope": float(np.polyfit(t, m, 1)[0])}
     return pd.DataFrame(rows).T.rename_axis("behaviour")
+
+
+BEHAVIOR_NAMES = {"pupil": "pupil size", "dpupil": "pupil change (dpupil)",
+                  "running": "running speed"}
+
+
+def gain_text(gains: pd.DataFrame, ds: xr.Dataset) -> str:
+    """Words for :func:`gain_agreement`: the behaviour variable whose gain the
+    modulator gets closest to the truth in size and the one furthest, and how
+    much pupil size and running covary over the scan's trials."""
+    name = lambda v: BEHAVIOR_NAMES.get(v, v)
+    miss = (gains.slope - 1).abs()
+    best, worst = miss.idxmin(), miss.idxmax()
+    text = (f"The gain that the modulator gives **{name(best)}** is closest to the truth in size "
+            f"(slope {gains.slope[best]:.2f}, r = {gains.correlation[best]:.2f}); the one it "
+            f"gives **{name(worst)}** is furthest (slope {gains.slope[worst]:.2f}, r = "
+            f"{gains.correlation[worst]:.2f}). A slope below 1 means the model's gain changes "
+            f"less with that variable than the true gain does, above 1 more.")
+    b = ds.behavior.to_pandas()
+    if {"pupil", "running"} <= set(b.columns):
+        r = float(np.corrcoef(b["pupil"], b["running"])[0, 1])
+        text += f" Pupil size and running covary over this scan's trials with r = {r:.2f}"
+        text += (", which leaves fewer trials to tell their gains apart." if abs(r) >= 0.2 else
+                 ", too little to confuse their gains.")
+    return text
 
 
 def ceiling_by_tuning(scores: xr.Dataset, ds: xr.Dataset) -> pd.DataFrame:

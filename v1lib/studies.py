@@ -221,6 +221,22 @@ def comparison_table(comparison: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def headline_text(comparison: xr.Dataset) -> str:
+    """Gaussian + grid against factorized on the seed means, with the ratio of
+    parameters per neuron, and the best variant of the comparison."""
+    fo = comparison.fraction_oracle.mean("seed")
+    best = str(comparison.label.sel(variant=fo.idxmax("variant")).item())
+    if not {"gaussian", "factorized"} <= set(comparison.variant.values):
+        return f"The best variant on these data is *{best}*."
+    g, f = float(fo.sel(variant="gaussian")), float(fo.sel(variant="factorized"))
+    ppn = comparison.params_per_neuron.mean("seed")
+    ratio = float(ppn.sel(variant="factorized") / ppn.sel(variant="gaussian"))
+    return (f"On these data the Gaussian readout with the grid predictor changes the fraction "
+            f"oracle by {_change_text(g, f, 'the factorized readout')} relative to the factorized "
+            f"readout (seed means {g:.3f} and {f:.3f}), with {ratio:.0f} times fewer parameters "
+            f"per neuron; the best variant is *{best}*.")
+
+
 def readout_claim_text(comparison: xr.Dataset) -> str:
     """Markdown that sets the Gaussian-vs-factorized result against Lurz's +7 %,
     with a paired comparison over seeds."""
@@ -228,6 +244,9 @@ def readout_claim_text(comparison: xr.Dataset) -> str:
         return "The profile trained no Gaussian + grid and factorized pair to compare."
     g = comparison.fraction_oracle.sel(variant="gaussian").values
     f = comparison.fraction_oracle.sel(variant="factorized").values
+    if not (np.isfinite(g).all() and np.isfinite(f).all()):
+        return ("**Gaussian + grid vs factorized:** a fraction oracle is not finite for some seed "
+                "(no neuron to score), so the two cannot be compared against the reported +7 %.")
     if (f <= 0).any():
         return (f"**Gaussian + grid vs factorized:** the factorized readout's fraction oracle is "
                 f"at or below zero for {int((f <= 0).sum())} of {len(f)} seeds (mean "
@@ -273,7 +292,7 @@ def ranking_text(comparison: xr.Dataset) -> str:
         rel = relative_change(g, f)
         if np.isfinite(rel).all() and len(rel) > 1:
             m, e = rel.mean(), rel.std(ddof=1) / np.sqrt(len(rel))
-            word = ("within the seed-to-seed noise" if abs(m) < 2 * e else
+            word = ("within the seed-to-seed noise" if m == 0 or abs(m) < 2 * e else
                     "a resolved gain" if m > 0 else "a resolved loss")
             text += (f" The grid predictor changes it by {m:+.1f} % ± {e:.1f} % against free "
                      f"positions ({word}; the grid predictor is ahead in {int((g > f).sum())} of "
@@ -348,18 +367,40 @@ def convergence_text(comparison: xr.Dataset, limit: int) -> str:
             f"learn fastest.")
 
 
+def lr_decays(history: xr.Dataset) -> np.ndarray:
+    """The epochs at which training lowered the learning rate."""
+    return history.epoch.values[1:][np.diff(history.lr.values) < 0]
+
+
+def training_curve_text(history: xr.Dataset) -> str:
+    """Words for one model's training history: when the learning rate decayed
+    and why training ended."""
+    decays, a = lr_decays(history), history.attrs
+    end = (f"Training ended by early stopping after {a['epochs']} epochs" if a["stopped"] ==
+           "early stopping" else f"Training ran into the limit of {a['epochs']} epochs")
+    end += f"; the best validation correlation came in epoch {a['best_epoch']}."
+    if len(decays):
+        return (f"The learning rate decayed at epoch(s) {', '.join(str(int(e)) for e in decays)} "
+                f"(dashed), each time after the best weights were restored. {end}")
+    return f"The learning rate never decayed. {end}"
+
+
 def transfer_summary_text(curve: xr.Dataset, metric: str = "fraction_oracle") -> str:
     """Where along the data axis transfer beats direct training, in words
     computed from the curve (mean over seeds, with the seed-to-seed s.e.m.)."""
-    direct, transfer = curve[metric].sel(condition="direct"), curve[metric].sel(condition="transfer")
+    direct = curve[metric].sel(condition="direct", drop=True)
+    transfer = curve[metric].sel(condition="transfer", drop=True)
     rel = xr.DataArray(relative_change(transfer, direct), coords=direct.coords, dims=direct.dims)
     parts = []
     for f in curve.fraction.values:
         n = int(curve.n_train_images.sel(condition="direct", fraction=f).mean())
-        if bool(rel.sel(fraction=f).isnull().any()):
-            diff = float((transfer - direct).sel(fraction=f).mean())
-            parts.append(f"{n} images: {diff:+.3f} in absolute terms (direct training at or below "
-                         f"zero for some seed, so no relative change)")
+        d, t = direct.sel(fraction=f).values, transfer.sel(fraction=f).values
+        if not (np.isfinite(d).all() and np.isfinite(t).all()):
+            parts.append(f"{n} images: not finite for some seed (no neuron to score)")
+            continue
+        if (d <= 0).any():
+            parts.append(f"{n} images: {float((t - d).mean()):+.3f} in absolute terms (direct "
+                         f"training at or below zero for some seed, so no relative change)")
             continue
         m, e = mean_sem(rel.sel(fraction=f))
         m, e = float(m), float(e)

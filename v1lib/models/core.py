@@ -34,6 +34,15 @@ class CoreConfig:
     stack: int | None = -1  # layers whose outputs are concatenated: -k = the last k, None = all
 
 
+def stack_error(stack, layers: int) -> str | None:
+    """Why ``stack`` is not a valid choice of layers for a core of ``layers``, or None."""
+    if stack is None or (isinstance(stack, int) and not isinstance(stack, bool)
+                         and -layers <= stack <= -1):
+        return None
+    return (f"core option 'stack' must be null (all layers) or an integer from -{layers} to -1 "
+            f"(the last k layers); got {stack!r}")
+
+
 class DepthSeparableConv2d(nn.Sequential):
     """1x1 conv -> depthwise kxk conv -> 1x1 conv."""
 
@@ -60,6 +69,8 @@ class Stacked2dCore(nn.Module):
     def __init__(self, config: CoreConfig):
         super().__init__()
         c = config
+        if stack_error(c.stack, c.layers):
+            raise ValueError(stack_error(c.stack, c.layers))
         self.config = c
         act = nn.Identity if c.linear else nn.ELU
         pad = c.input_kernel // 2 if c.pad_input else 0

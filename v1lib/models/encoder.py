@@ -28,7 +28,7 @@ from torch import nn
 
 from ..config import check_options
 from .behavior import Modulator, Shifter
-from .core import CoreConfig, Stacked2dCore
+from .core import CoreConfig, Stacked2dCore, stack_error
 from .readouts import FactorizedReadout, GaussianReadout, PointPooledReadout
 
 READOUTS = ("gaussian", "factorized", "point")
@@ -59,12 +59,8 @@ class ModelConfig:
             if getattr(cfg.core, k) % 2 == 0:
                 raise ValueError(f"{source}: core option '{k}' must be odd (got "
                                  f"{getattr(cfg.core, k)}): 'same' padding needs a centre pixel")
-        stack = cfg.core.stack
-        if stack is not None and (isinstance(stack, bool) or not isinstance(stack, int)
-                                  or not -cfg.core.layers <= stack <= -1):
-            raise ValueError(f"{source}: core option 'stack' must be null (all layers) or an "
-                             f"integer from -{cfg.core.layers} to -1 (the last k layers); got "
-                             f"{stack!r}")
+        if stack_error(cfg.core.stack, cfg.core.layers):
+            raise ValueError(f"{source}: {stack_error(cfg.core.stack, cfg.core.layers)}")
         if cfg.shifter and cfg.readout == "factorized":
             raise ValueError(f"{source}: the factorized readout has no position for a shifter to "
                              "move; use readout 'gaussian' or 'point' with shifter=True")
