@@ -91,8 +91,9 @@ comparison = studies.readout_comparison(study_scans, profile, results_dir=result
 #
 # Mean ± s.e.m. over seeds, on the test tier (repeated images). *Fraction
 # oracle* is Lurz's headline metric: the slope of a line through the origin
-# fitted to the neurons' test correlations against their oracle correlations. *Fraction of the ceiling* is what only a
-# simulation can give: the model's mean single-trial correlation over that of
+# fitted to the neurons' test correlations against their oracle correlations.
+# *Fraction of the ceiling* is what only a simulation can give: the model's
+# mean single-trial correlation over that of
 # the true noise-free rate. The *observable* ceiling leaves out the latent brain
 # state that no recorded variable carries, so it is the most a model that sees
 # the image, the eye and the behaviour could reach. A fraction oracle above 1

@@ -90,10 +90,7 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
 # worse) the transferred core does than direct training at each amount of data.
 
 # %%
-fo = curve.fraction_oracle
-direct = fo.sel(condition="direct")
-# in percent; NaN where direct training scores at or below zero
-rel = direct.copy(data=studies.relative_change(fo.sel(condition="transfer"), direct))
+rel = studies.transfer_gain(curve)  # %, per fraction and seed
 n_img = curve.n_train_images.sel(condition="direct").mean("seed")
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for s in rel.seed.values:
@@ -119,17 +116,7 @@ glue("transfer_gain_full", claims["gain_at_full_data_pct"], display=False)
 display(Markdown(claims["text"]))
 
 # %%
-h = core.history
-n_source = [d.sizes["neuron"] for s, d in scans.items() if s != target]
-display(Markdown(
-    f"**How far to trust these numbers.** The source core was trained on {len(n_source)} "
-    f"animal(s), {sum(n_source):,} neurons in all, for {h.attrs['epochs']} epochs (stopped by: "
-    f"{h.attrs['stopped']}); Lurz et al.'s transfer core was trained on 11 scans (their "
-    f"'11-S' core). The direct models follow chapter 2's recipe "
-    f"and budget (at most {base_cfg.max_epochs} epochs with all data; see chapter 2's note on "
-    f"convergence). Where either is cut short, the comparison is made at equal budgets: a "
-    f"direct model stopped before convergence favours transfer, which only fits a readout, and "
-    f"an under-trained source core favours direct training."))
+display(Markdown(studies.transfer_budget_text(core, base_cfg.max_epochs)))
 
 # %% [markdown]
 # What was transferred: the first-layer filters of the source core, each
@@ -153,8 +140,7 @@ fig, _ = plots.image_grid(w, ncols=min(16, len(w)), width=10)
 # below for reference (test tier).
 
 # %%
-source = {k: v for k, v in scans.items() if k != target}
-_, source_summary, _ = evaluate(core.model, core.data, source, "test")
+_, source_summary, _ = evaluate(core.model, core.data, {s: scans[s] for s in core.data}, "test")
 pd.Series({name: source_summary[k] for k, name in studies.TABLE_METRICS.items()
            if k in source_summary}, name="source core").round(3).to_frame()
 

@@ -197,6 +197,14 @@ def relative_change(value, reference):
         return np.where(reference > 0, 100 * (value / reference - 1), np.nan)
 
 
+def paired_change(value, reference) -> tuple[np.ndarray, float, float]:
+    """Per-seed relative changes (%) of ``value`` against ``reference``, their
+    mean and s.e.m. (NaN with one seed)."""
+    rel = relative_change(value, reference)
+    n = rel.size
+    return rel, float(rel.mean()), float(rel.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+
 def _change_text(value: float, reference: float, what: str) -> str:
     """'+4.1 %', or, where the reference is at or below zero, the absolute change."""
     rel = float(relative_change(value, reference))
@@ -252,11 +260,10 @@ def readout_claim_text(comparison: xr.Dataset) -> str:
                 f"at or below zero for {int((f <= 0).sum())} of {len(f)} seeds (mean "
                 f"{f.mean():.3f}, against {g.mean():.3f} for Gaussian + grid), so no relative "
                 f"change can be set against the reported +7 %.")
-    rel = relative_change(g, f)
+    rel, mean, sem = paired_change(g, f)
     n = len(rel)
-    sem = rel.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
     wins = int((g > f).sum())
-    lo, hi = rel.mean() - 2 * sem, rel.mean() + 2 * sem
+    lo, hi = mean - 2 * sem, mean + 2 * sem
     if not np.isfinite(sem):
         verdict = "cannot be tested with one seed against"
     elif lo > 0:
@@ -269,7 +276,7 @@ def readout_claim_text(comparison: xr.Dataset) -> str:
         verdict = ("is within the seed-to-seed noise (±2 s.e.m. includes 0), so it neither "
                    "confirms nor refutes")
     return (f"**Gaussian + grid vs factorized, per seed:** the fraction oracle changes by "
-            f"{rel.mean():+.1f} % ± {sem:.1f} % (mean ± s.e.m., {n} seeds; the Gaussian readout is "
+            f"{mean:+.1f} % ± {sem:.1f} % (mean ± s.e.m., {n} seeds; the Gaussian readout is "
             f"ahead in {wins} of {n}). This {verdict} the reported +7 %.")
 
 
@@ -289,9 +296,8 @@ def ranking_text(comparison: xr.Dataset) -> str:
     text = f"Among the readouts that see only the image, the fraction oracle ranks {ranking}."
     if {"gaussian", "gaussian_free"} <= set(present):
         g, f = fo.sel(variant="gaussian").values, fo.sel(variant="gaussian_free").values
-        rel = relative_change(g, f)
+        rel, m, e = paired_change(g, f)
         if np.isfinite(rel).all() and len(rel) > 1:
-            m, e = rel.mean(), rel.std(ddof=1) / np.sqrt(len(rel))
             word = ("within the seed-to-seed noise" if m == 0 or abs(m) < 2 * e else
                     "a resolved gain" if m > 0 else "a resolved loss")
             text += (f" The grid predictor changes it by {m:+.1f} % ± {e:.1f} % against free "
@@ -352,6 +358,21 @@ def transfer_claims(curve: xr.Dataset, metric: str = "fraction_oracle") -> dict:
             "data_fraction_to_match": needed, "text": text}
 
 
+def transfer_budget_text(core: FitResult, max_epochs: int) -> str:
+    """How far to trust a transfer curve: the source core's data and training
+    against Lurz et al.'s, and the direct models' epoch budget."""
+    h = core.history
+    n = [d.info.n_neurons for d in core.data.values()]
+    return (f"**How far to trust these numbers.** The source core was trained on {len(n)} "
+            f"animal(s), {sum(n):,} neurons in all, for {h.attrs['epochs']} epochs (stopped by: "
+            f"{h.attrs['stopped']}); Lurz et al.'s transfer core was trained on 11 scans (their "
+            f"'11-S' core). The direct models follow chapter 2's recipe and budget (at most "
+            f"{max_epochs} epochs with all data; see chapter 2's note on convergence). Where either "
+            f"is cut short, the comparison is made at equal budgets: a direct model stopped before "
+            f"convergence favours transfer, which only fits a readout, and an under-trained source "
+            f"core favours direct training.")
+
+
 def convergence_text(comparison: xr.Dataset, limit: int) -> str:
     """Say how many models stopped early, how many ran into the epoch limit, and
     how many of those were still improving at the end."""
@@ -385,12 +406,20 @@ def training_curve_text(history: xr.Dataset) -> str:
     return f"The learning rate never decayed. {end}"
 
 
+def transfer_gain(curve: xr.Dataset, metric: str = "fraction_oracle") -> xr.DataArray:
+    """Per fraction and seed, the change (%) of ``metric`` from direct training
+    to transfer; NaN where direct training scores at or below zero."""
+    direct = curve[metric].sel(condition="direct", drop=True)
+    transfer = curve[metric].sel(condition="transfer", drop=True)
+    return direct.copy(data=relative_change(transfer, direct))
+
+
 def transfer_summary_text(curve: xr.Dataset, metric: str = "fraction_oracle") -> str:
     """Where along the data axis transfer beats direct training, in words
     computed from the curve (mean over seeds, with the seed-to-seed s.e.m.)."""
     direct = curve[metric].sel(condition="direct", drop=True)
     transfer = curve[metric].sel(condition="transfer", drop=True)
-    rel = xr.DataArray(relative_change(transfer, direct), coords=direct.coords, dims=direct.dims)
+    rel = transfer_gain(curve, metric)
     parts = []
     for f in curve.fraction.values:
         n = int(curve.n_train_images.sel(condition="direct", fraction=f).mean())

@@ -11,8 +11,8 @@ the ``lr_decay_steps``-th time it stops with the best weights.
 
 All data live on the device as tensors (no per-sample loading), images and
 convolutions in channels-last layout; with a frozen core, the training steps
-read its features computed once, not every epoch. A checkpoint written after every epoch lets an
-interrupted run resume where it stopped;
+read its features computed once, not every epoch. A checkpoint written after
+every epoch lets an interrupted run resume where it stopped;
 :func:`fit_cached` keeps finished models under ``results/models/<config hash>``.
 """
 

@@ -69,8 +69,8 @@ class Stacked2dCore(nn.Module):
     def __init__(self, config: CoreConfig):
         super().__init__()
         c = config
-        if stack_error(c.stack, c.layers):
-            raise ValueError(stack_error(c.stack, c.layers))
+        if error := stack_error(c.stack, c.layers):
+            raise ValueError(error)
         self.config = c
         act = nn.Identity if c.linear else nn.ELU
         pad = c.input_kernel // 2 if c.pad_input else 0

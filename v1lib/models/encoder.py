@@ -59,8 +59,8 @@ class ModelConfig:
             if getattr(cfg.core, k) % 2 == 0:
                 raise ValueError(f"{source}: core option '{k}' must be odd (got "
                                  f"{getattr(cfg.core, k)}): 'same' padding needs a centre pixel")
-        if stack_error(cfg.core.stack, cfg.core.layers):
-            raise ValueError(f"{source}: {stack_error(cfg.core.stack, cfg.core.layers)}")
+        if error := stack_error(cfg.core.stack, cfg.core.layers):
+            raise ValueError(f"{source}: {error}")
         if cfg.shifter and cfg.readout == "factorized":
             raise ValueError(f"{source}: the factorized readout has no position for a shifter to "
                              "move; use readout 'gaussian' or 'point' with shifter=True")
