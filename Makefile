@@ -1,15 +1,17 @@
 # Quick start:  make book   (execute every chapter, build the HTML book)
 #               make test   (the whole test suite, with a smoke build of the book)
+#               make lab    (edit and run the chapters in JupyterLab)
 PYTHON  ?= python3.11
 VENV    ?= .venv
 PROFILE ?= auto
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: book test lint sync clean help
+.PHONY: book lab test lint sync clean help
 
 help:
 	@echo "make book [PROFILE=auto|cpu|gpu|smoke]  execute chapters and build book/_build/html"
+	@echo "make lab [PROFILE=...]                  JupyterLab on the chapters (notebooks/NN_name.py open as notebooks)"
 	@echo "make test                               run the test suite (includes a smoke book build)"
 	@echo "make sync                               pair notebooks/*.py with notebooks/ipynb/*.ipynb"
 	@echo "make lint                               ruff"
@@ -25,6 +27,20 @@ $(STAMP): pyproject.toml
 
 book: $(STAMP)
 	$(BIN)/python -m v1lib book --profile $(PROFILE)
+
+# JupyterLab with jupytext: a chapter's .py opens as a notebook (the default viewer set in
+# .jupyter/labconfig, found through JUPYTER_CONFIG_PATH, so nothing is written to the user's
+# own Jupyter settings) and saving it updates its paired notebooks/ipynb/*.ipynb. A PROFILE
+# other than auto becomes what the chapters' `profile = "auto"` means (V1LIB_PROFILE).
+# LAB_DIR: the folder JupyterLab serves; LAB_ARGS: more options for `jupyter lab`
+# (e.g. --port=8899, or --allow-root in a container).
+LAB_DIR  ?= .
+LAB_ARGS ?=
+lab: $(STAMP)
+	cd $(LAB_DIR) && \
+	JUPYTER_CONFIG_PATH="$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	$(if $(filter-out auto,$(PROFILE)),V1LIB_PROFILE=$(PROFILE)) \
+	$(abspath $(BIN))/jupyter lab --ServerApp.root_dir=. --ServerApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/ruff check v1lib tests notebooks benchmarks

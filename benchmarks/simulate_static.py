@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from v1lib.data import read_manifest
+from v1lib.datasets import read_manifest
 from v1lib.sim.static import StaticConfig, simulate_static
 
 

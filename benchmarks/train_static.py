@@ -21,9 +21,14 @@ import time
 
 import torch
 
-from v1lib import profiles, studies
-from v1lib.data import load
-from v1lib.train import autocast, build_model, core_features, fit, poisson_loss, predict_tier, prepare
+from v1lib import profiles
+from v1lib.datasets import load
+from v1lib.model_cache import build_model
+from v1lib.objectives import Poisson
+from v1lib.predict import autocast, core_features, predict_tier
+from v1lib.studies.static import study_settings, variant_config
+from v1lib.tensors import prepare
+from v1lib.train import fit
 
 
 def sync(device):
@@ -41,13 +46,14 @@ def main() -> None:
 
     prof = profiles.load(args.profile)
     device = profiles.device(prof["parameters"].get("device", "auto"))
-    settings = studies.study_settings(args.profile)
+    settings = study_settings(args.profile)
     scans = load(prof["parameters"]["data"], show_progress=False)
     scans = dict(list(scans.items())[: settings["comparison_scans"]])
-    model_cfg, train_cfg = studies.variant_config(args.profile, args.variant)
-    data = prepare(scans, device)
-    model = build_model(scans, data, model_cfg, 0).to(device)
-    n_neurons = sum(d.info.n_neurons for d in data.values())
+    model_cfg, train_cfg = variant_config(args.profile, args.variant)
+    tensors = prepare(scans, device)
+    model = build_model(tensors, model_cfg, 0).to(device)
+    objective = Poisson()
+    n_neurons = sum(d.info.n_neurons for d in tensors.values())
     print(f"profile {prof['name']}, device {device}, threads {torch.get_num_threads()}, "
           f"{len(scans)} scans, {n_neurons} neurons, variant {args.variant}")
     print(f"core {model_cfg.core}")
@@ -59,12 +65,12 @@ def main() -> None:
 
     def step(features=None):
         opt.zero_grad(set_to_none=True)
-        for s, d in data.items():
+        for s, d in tensors.items():
             i = d.tiers["train"][torch.randint(len(d.tiers["train"]), (B,), generator=gen).to(device)]
             with autocast(device):
-                pred = model(d.images[i], s, d.behavior[i], d.pupil[i],
-                             features=None if features is None else features[s][i])
-            (poisson_loss(pred.float(), d.responses[i])
+                pred = model(s, **d.batch(i),
+                             **({} if features is None else {"features": features[s][i]}))
+            (objective.loss(pred, d.targets[i], d.n_samples)
              + model.regularizer(s, core=features is None)).backward()
         opt.step()
 
@@ -77,11 +83,11 @@ def main() -> None:
         step()
     sync(device)
     dt = time.perf_counter() - t0
-    print(f"training: {args.steps * B * len(data) / dt:,.0f} images/s "
-          f"({1000 * dt / args.steps:.0f} ms per step of {len(data)} x {B} images)")
+    print(f"training: {args.steps * B * len(tensors) / dt:,.0f} images/s "
+          f"({1000 * dt / args.steps:.0f} ms per step of {len(tensors)} x {B} images)")
 
     # readout-only training on a frozen core reads features computed once (transfer)
-    feats = core_features(model, data)
+    feats = core_features(model, tensors)
     model.core.requires_grad_(False)
     sync(device)
     t0 = time.perf_counter()
@@ -91,23 +97,23 @@ def main() -> None:
     dt = time.perf_counter() - t0
     model.core.requires_grad_(True)
     print(f"readout-only training (frozen core, features computed once): "
-          f"{args.steps * B * len(data) / dt:,.0f} images/s")
+          f"{args.steps * B * len(tensors) / dt:,.0f} images/s")
 
     sync(device)
     t0 = time.perf_counter()
-    preds = predict_tier(model, data, "test")
+    preds = predict_tier(model, tensors, "test")
     sync(device)
     dt = time.perf_counter() - t0
     print(f"evaluation: {sum(len(p) for p in preds.values()) / dt:,.0f} images/s")
 
     if args.no_convergence:
         return
-    model = build_model(scans, data, model_cfg, 0).to(device)
+    model = build_model(tensors, model_cfg, 0).to(device)
     t0 = time.perf_counter()
-    hist = fit(model, data, train_cfg, 0, show_progress=False)
+    hist = fit(model, tensors, train_cfg, 0, show_progress=False)
     total = time.perf_counter() - t0
-    best = float(hist.val_corr.max())
-    reached = hist.seconds.values[hist.val_corr.values >= 0.95 * best][0]
+    best = float(hist.val_score.max())
+    reached = hist.seconds.values[hist.val_score.values >= 0.95 * best][0]
     print(f"convergence: {int(hist.attrs['epochs'])} epochs in {total:.0f} s "
           f"({hist.attrs['stopped']}); best validation correlation {best:.3f}; "
           f"95 % of it after {reached:.0f} s")

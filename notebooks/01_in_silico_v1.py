@@ -56,9 +56,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from v1lib import chapter, plots
+from v1lib import chapter, plots, probes
 from v1lib.cache import cached_result
-from v1lib.sim import calibration, insilico
+from v1lib.sim import calibration, static, stimuli
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 rng = np.random.default_rng(seed)
@@ -108,7 +108,7 @@ fig, _ = plots.image_grid(ds0.images.values[idx], [ds0.image_class.values[i].rep
 slopes = []
 for c in classes:
     sel = np.flatnonzero(ds0.image_class.values == c)[:200]
-    s = insilico.amplitude_spectrum_slope(ds0.images.values[sel].astype(float))
+    s = stimuli.amplitude_spectrum_slope(ds0.images.values[sel].astype(float))
     slopes.append({"class": c.replace("_", " "), "images": len(sel),
                    "slope (mean)": s.mean(), "slope (SD)": s.std()})
 pd.DataFrame(slopes).set_index("class").round(2)
@@ -167,11 +167,12 @@ pd.DataFrame([{"scan": n, "R² azimuth": linear_r2(ds, "gt_rf_x"),
 # phase (shaded):
 
 # %%
-pops = insilico.populations_of(scans)
+pops = static.populations_of(scans)
 pop = pops[ds0.attrs["scan"]]
+truth = static.responder(pop)  # the true neurons, probed like a model
 responsive = np.flatnonzero(pop.responsive)
 examples = [rng.choice(responsive[pop.feature_type[responsive] == t]) for t in ("simple", "complex", "corner")]
-tun = insilico.orientation_tuning(pop, examples)
+tun = probes.orientation_tuning(truth, examples, pop.sf[examples])
 fig, axes = plt.subplots(1, 3, figsize=(11, 3), sharex=True)
 for ax, n in zip(axes, examples):
     t = tun.sel(neuron=n)
@@ -191,8 +192,9 @@ for ax, n in zip(axes, examples):
 # %%
 sample = np.sort(rng.choice(responsive, size=min(300, len(responsive)), replace=False))
 survey = cached_result(results_dir, "ch01/tuning_survey", {**data_key, "neurons": sample.tolist()},
-                       seed, lambda: insilico.tuning_survey(pop, sample))
-types = survey.feature_type.values
+                       seed, lambda: probes.tuning_survey(truth, sample, pop.orientation[sample],
+                                                          pop.sf[sample]), code=(probes, static))
+types = pop.feature_type[survey.neuron.values]
 err = survey.orientation_error.values
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 signed = (survey.preferred_orientation - survey.true_orientation + 90) % 180 - 90  # circular
@@ -301,8 +303,10 @@ axes[1].set(xscale="log", yscale="log", xlabel="mean over repeats (a.u.)",
 #
 # How reliable should the simulated neurons be? The best-documented anchor is
 # the Sensorium 2022 CNN trained on seven scans, scored on the test tier of scan
-# 21067-10-18 {cite:p}`willeke2022sensorium`: single-trial correlation 0.286,
-# correlation to average 0.542, FEVE 0.452. If that model explains a fraction
+# 21067-10-18 {cite:p}`willeke2022sensorium`: single-trial correlation
+# {glue:text}`sensorium2022_cnn_single_trial_corr:.3f`, correlation to average
+# {glue:text}`sensorium2022_cnn_corr_to_avg:.3f`, FEVE
+# {glue:text}`sensorium2022_cnn_feve:.3f`. If that model explains a fraction
 # FEVE of the explainable variance, correlations shrink by about its square
 # root, which *implies* the ceiling a perfect image-computable model would reach
 # on those data. We tuned the simulator's noise so that the ground-truth rate,
@@ -310,8 +314,10 @@ axes[1].set(xscale="log", yscale="log", xlabel="mean over repeats (a.u.)",
 
 # %%
 rel = cached_result(results_dir, "ch01/reliability", data_key, seed,
-                    lambda: calibration.population_reliability(scans))
+                    lambda: calibration.population_reliability(scans), code=(calibration,))
 ours = calibration.summary(rel)
+chapter.glue_published("sensorium2022_cnn_single_trial_corr", "sensorium2022_cnn_corr_to_avg",
+                       "sensorium2022_cnn_feve")
 implied = calibration.implied_ceiling()
 ref = calibration.SENSORIUM_2022_CNN
 table = pd.DataFrame({

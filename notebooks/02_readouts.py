@@ -24,7 +24,8 @@
 # position (the *grid predictor*, i.e. retinotopy). They report that it needs
 # up to two orders of magnitude fewer parameters per neuron than the
 # **factorized readout** (a full spatial mask per neuron,
-# {cite:t}`klindt2017neural`) and a **7 % gain** in performance over the
+# {cite:t}`klindt2017neural`) and a **{glue:text}`gaussian_readout_gain:.0f` %
+# gain** in performance over the
 # previous state-of-the-art network; here we set that gain against the
 # factorized readout on the same core. The
 # **point-pooled readout** of {cite:t}`sinz2018stimulus` is a third option, and
@@ -58,21 +59,25 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from v1lib import chapter, ground_truth, studies
+from v1lib import chapter, ground_truth, probes
 from v1lib.evaluation import evaluate
-from v1lib.sim.insilico import simulator_config
+from v1lib.sim.static import simulator_config
+from v1lib.studies import readouts
+from v1lib.studies.static import fit_variant, study_settings, variant_config
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
-settings = studies.study_settings(profile)
+chapter.glue_published("gaussian_readout_gain")
+settings = study_settings(profile)
 study_scans = dict(list(scans.items())[: settings["comparison_scans"]])
-model_cfg, train_cfg = studies.variant_config(profile, "gaussian_full")
+model_cfg, train_cfg = variant_config(profile, "gaussian_full")
 scan0, ds0 = next(iter(study_scans.items()))  # the scan of the ground-truth comparisons
 display(Markdown(
     f"Profile **{prof['name']}**; dataset **{dataset}**; the comparison trains on "
     f"{len(study_scans)} scan(s) ({sum(d.sizes['neuron'] for d in study_scans.values())} neurons), "
     f"seeds {settings['seeds']}, on `{device}`. Core: {model_cfg.core.layers} layers × "
     f"{model_cfg.core.channels} channels, first kernel {model_cfg.core.input_kernel} px "
-    f"(stride {model_cfg.core.stride}), hidden kernels {model_cfg.core.hidden_kernel} px."))
+    f"(stride {model_cfg.core.stride}), hidden kernels {model_cfg.core.hidden_kernel} px. "
+    + readouts.budget_text(settings, prof["name"])))
 
 # %% [markdown]
 # ## Training every variant
@@ -84,7 +89,7 @@ display(Markdown(
 # reloads them.
 
 # %%
-comparison = studies.readout_comparison(study_scans, profile, results_dir=results_dir, device=device)
+comparison = readouts.readout_comparison(study_scans, profile, results_dir=results_dir, device=device)
 
 # %% [markdown]
 # ## Which readout predicts best?
@@ -102,8 +107,8 @@ comparison = studies.readout_comparison(study_scans, profile, results_dir=result
 # that sees those can beat it.
 
 # %%
-table = studies.comparison_table(comparison)
-display(Markdown(studies.convergence_text(comparison, train_cfg.max_epochs)))
+table = readouts.comparison_table(comparison)
+display(Markdown(readouts.convergence_text(comparison, train_cfg.max_epochs)))
 table
 
 # %%
@@ -113,6 +118,7 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
     vals = comparison[key]
     for i, v in enumerate(comparison.variant.values):
         y = vals.sel(variant=v).values
+        y = y[np.isfinite(y)]  # the seeds this variant was trained with
         ax.scatter(np.full(len(y), i), y, s=18, color="C0", alpha=0.7)
         ax.errorbar(i, y.mean(), yerr=y.std(ddof=1) / np.sqrt(len(y)) if len(y) > 1 else 0,
                     fmt="_", color="k", ms=18, capsize=0)
@@ -121,17 +127,18 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
     ax.set(ylabel=label, title=label)
 
 # %%
-display(Markdown(studies.headline_text(comparison)))
+display(Markdown(readouts.headline_text(comparison)))
 
 # %% [markdown]
 # Variants with a shifter or a modulator also see the eye position or the
 # behaviour, so the readouts themselves are compared among the image-only
-# variants (below). The reported gain is +7 % {cite:p}`lurz2021generalization`.
+# variants (below). The reported gain is +{glue:text}`gaussian_readout_gain:.0f` %
+# {cite:p}`lurz2021generalization`.
 # Whether the difference is resolved by the seeds, seed by seed (the mean of
 # the per-seed changes, which can differ from the change of the means):
 
 # %%
-display(Markdown(studies.readout_claim_text(comparison)))
+display(Markdown(readouts.readout_claim_text(comparison)))
 
 # %% [markdown]
 # Any verdict here holds for this training budget only (see the note on
@@ -146,7 +153,7 @@ display(Markdown(studies.readout_claim_text(comparison)))
 sim = simulator_config(ds0)
 glue("rf_scatter_deg", sim.population.rf_scatter_deg, display=False)
 glue("rf_scatter_px", sim.population.rf_scatter_deg / sim.deg_per_px, display=False)
-display(Markdown(studies.ranking_text(comparison)))
+display(Markdown(readouts.ranking_text(comparison)))
 
 # %% [markdown]
 # Lurz et al. introduced the grid predictor for data efficiency and transfer:
@@ -163,18 +170,18 @@ display(Markdown(studies.ranking_text(comparison)))
 #
 # We map each model neuron's receptive field *in silico*: the mean squared
 # gradient of its predicted response with respect to white-noise images
-# (one backward pass serves many neurons, `v1lib.ground_truth.rf_maps`). Its
+# (one backward pass serves many neurons, `v1lib.probes.sensitivity_maps`). Its
 # centroid is compared with the true RF centre, after removing one global
 # offset per animal (the shifter's output at the mean eye position, and any
 # fixed displacement of the feature map). The model is the full Gaussian model
 # of the first seed.
 
 # %%
-full = studies.fit_variant(study_scans, profile, "gaussian_full", settings["seeds"][0],
-                           results_dir, device, show_progress=False)
+full = fit_variant(study_scans, profile, "gaussian_full", settings["seeds"][0], results_dir,
+                   device, show_progress=False)
 h, w = ds0.sizes["y"], ds0.sizes["x"]
 maps = ground_truth.rf_maps(full.model, scan0, (h, w))
-rf = ground_truth.compare_rf_centres(ground_truth.map_centres(maps), ds0)
+rf = ground_truth.compare_rf_centres(probes.map_centres(maps), ds0)
 chance = np.hypot(ds0.gt_rf_x - ds0.gt_rf_x.median(), ds0.gt_rf_y - ds0.gt_rf_y.median())
 types = ds0.gt_feature_type.values
 responsive = ds0.gt_responsive.values.astype(bool)
@@ -265,12 +272,12 @@ display(Markdown(ground_truth.gain_text(gains, ds0)))
 # %%
 hist = full.history
 fig, ax = plt.subplots(figsize=(6, 3))
-ax.plot(hist.epoch, hist.val_corr, marker=".")
-for e in studies.lr_decays(hist):
+ax.plot(hist.epoch, hist.val_score, marker=".")
+for e in readouts.lr_decays(hist):
     ax.axvline(e, ls="--", color="0.6", lw=1)
 ax.xaxis.get_major_locator().set_params(integer=True)
 ax.set(xlabel="epoch", ylabel="validation correlation", title="full Gaussian model")
-display(Markdown(studies.training_curve_text(hist)))
+display(Markdown(readouts.training_curve_text(hist)))
 
 # %% [markdown]
 # ## How close to the truth, and what is missing?
@@ -281,7 +288,7 @@ display(Markdown(studies.training_curve_text(hist)))
 # spatial frequency (SF) of each neuron's primary feature.
 
 # %%
-scores, _, _ = evaluate(full.model, {scan0: full.data[scan0]}, {scan0: ds0}, "test")
+scores, _, _ = evaluate(full.model, {scan0: full.tensors[scan0]}, {scan0: ds0}, "test")
 by_tuning = ground_truth.ceiling_by_tuning(scores, ds0)
 sf_cols = [c for c in by_tuning.columns if c != "all SFs"]
 glue("ceiling_low_sf", float(by_tuning.loc["all types", sf_cols[0]]), display=False)

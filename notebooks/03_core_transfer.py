@@ -19,9 +19,10 @@
 # **Question.** If the core computes features shared by all mice, a core
 # trained on many neurons of several animals should serve a new animal as it is:
 # only the new animal's readout has to be learned. {cite:t}`lurz2021generalization`
-# report that such a transferred core predicts the new animal **12 % better**
-# than a model trained directly on it, and reaches the direct model's
-# performance with **40 % of the data**.
+# report that such a transferred core predicts the new animal
+# **{glue:text}`transfer_gain:.0f` % better** than a model trained directly on it,
+# and reaches the direct model's performance with
+# **{glue:text}`transfer_data_fraction:.0f` % of the data**.
 #
 # Here a core is trained on every simulated animal but one. On the held-out
 # animal we then train, for growing fractions of its training images,
@@ -47,13 +48,18 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from v1lib import chapter, plots, studies
+from v1lib import chapter, plots
 from v1lib.evaluation import evaluate
-from v1lib.sim.insilico import simulator_config
+from v1lib.published import PUBLISHED
+from v1lib.sim.static import simulator_config
+from v1lib.stats import mean_sem
+from v1lib.studies import readouts, transfer
+from v1lib.studies.static import study_settings, variant_config
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
-settings = studies.study_settings(profile)
-_, base_cfg = studies.variant_config(profile, "gaussian")
+chapter.glue_published("transfer_gain", "transfer_data_fraction")
+settings = study_settings(profile)
+_, base_cfg = variant_config(profile, "gaussian")
 # the held-out animal is chapter 2's first; where chapter 2 trains on that scan
 # alone (comparison_scans: 1), its Gaussian + grid models are this chapter's
 # direct models with all data, reloaded from the model cache
@@ -69,7 +75,7 @@ display(Markdown(
 # ## The data-efficiency curve
 
 # %%
-curve, core = studies.transfer_curve(scans, profile, target, results_dir=results_dir, device=device)
+curve, core = transfer.transfer_curve(scans, profile, target, results_dir=results_dir, device=device)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -77,7 +83,7 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
                        (axes[1], "gt_observable_ceiling_fraction",
                         "fraction of the observable ceiling")):
     for c, color in (("direct", "C0"), ("transfer", "C1")):
-        m, e = studies.mean_sem(curve[key].sel(condition=c))
+        m, e = mean_sem(curve[key].sel(condition=c))
         n = curve.n_train_images.sel(condition=c).mean("seed")
         ax.errorbar(n, m, yerr=e, marker="o", color=color, label=c, capsize=3)
     ax.set(xscale="log", xlabel="training images of the held-out animal", ylabel=label, title=label)
@@ -90,13 +96,14 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
 # worse) the transferred core does than direct training at each amount of data.
 
 # %%
-rel = studies.transfer_gain(curve)  # %, per fraction and seed
+rel = transfer.transfer_gain(curve)  # %, per fraction and seed
 n_img = curve.n_train_images.sel(condition="direct").mean("seed")
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for s in rel.seed.values:
     ax.plot(n_img, rel.sel(seed=s), marker="o", alpha=0.6, label=f"seed {s}")
 ax.axhline(0, color="k", lw=0.8)
-ax.axhline(12, color="C3", ls=":", lw=1, label="reported at full data (+12 %)")
+reported = PUBLISHED["transfer_gain"]
+ax.axhline(reported.value, color="C3", ls=":", lw=1, label=f"reported at full data ({reported.signed})")
 ax.set(xscale="log", xlabel="training images of the held-out animal",
        ylabel="transfer vs direct (%)", title="gain of the transferred core (fraction oracle)")
 ax.set_xticks(n_img.values, [f"{int(v):,}" for v in n_img.values])
@@ -104,19 +111,19 @@ ax.minorticks_off()
 ax.legend(fontsize=7);
 
 # %%
-table = studies.transfer_table(curve)
+table = transfer.transfer_table(curve)
 table
 
 # %% [markdown]
 # ## Against the reported numbers
 
 # %%
-claims = studies.transfer_claims(curve)
+claims = transfer.transfer_claims(curve)
 glue("transfer_gain_full", claims["gain_at_full_data_pct"], display=False)
 display(Markdown(claims["text"]))
 
 # %%
-display(Markdown(studies.transfer_budget_text(core, base_cfg.max_epochs)))
+display(Markdown(transfer.transfer_budget_text(core, base_cfg.max_epochs)))
 
 # %% [markdown]
 # What was transferred: the first-layer filters of the source core, each
@@ -140,8 +147,8 @@ fig, _ = plots.image_grid(w, ncols=min(16, len(w)), width=10)
 # below for reference (test tier).
 
 # %%
-_, source_summary, _ = evaluate(core.model, core.data, {s: scans[s] for s in core.data}, "test")
-pd.Series({name: source_summary[k] for k, name in studies.TABLE_METRICS.items()
+_, source_summary, _ = evaluate(core.model, core.tensors, {s: scans[s] for s in core.tensors}, "test")
+pd.Series({name: source_summary[k] for k, name in readouts.TABLE_METRICS.items()
            if k in source_summary}, name="source core").round(3).to_frame()
 
 # %% [markdown]
@@ -151,7 +158,7 @@ pd.Series({name: source_summary[k] for k, name in studies.TABLE_METRICS.items()
 # held-out animal; only its readout was fitted. Read off the curves above:
 
 # %%
-display(Markdown(studies.transfer_summary_text(curve)))
+display(Markdown(transfer.transfer_summary_text(curve)))
 
 # %% [markdown]
 # Task-driven cores join this comparison in the MouseNet chapter.

@@ -1,10 +1,10 @@
 """Smoke build of the whole book: every chapter executes under the smoke profile,
 the HTML builds with -W, each page exists with its figures and without errors,
-and it renders in headless Chromium."""
+it links each chapter to its files in git as the published book does, and it
+renders in headless Chromium."""
 
 import functools
 import http.server
-import os
 import re
 import shutil
 import threading
@@ -15,11 +15,11 @@ import yaml
 
 from v1lib import book
 
+from . import chromium
 from .conftest import ROOT
+from .test_publish import REPO, check_chapter_links
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def toc_files() -> list[str]:
@@ -38,7 +38,11 @@ def built(tmp_path_factory):
                                                                       ".*.stamp.json"))
     results = tmp / "results"
     report = book.run(profile="smoke", book_dir=src, results_dir=results, log=lambda *_: None)
-    html = book.build_html(src, log=lambda *_: None)
+    with pytest.MonkeyPatch.context() as env:  # built as GitHub Actions builds the published book
+        env.setenv("GITHUB_REPOSITORY", REPO)
+        env.setenv("GITHUB_REF", "refs/heads/main")
+        env.delenv("BOOK_URL", raising=False)
+        html = book.build_html(src, log=lambda *_: None)
     return {"src": src, "html": html, "report": report, "tmp": tmp}
 
 
@@ -78,6 +82,12 @@ def test_chapter_pages_have_figures(built):
             assert (built["html"] / "chapters" / src).resolve().is_file(), src
 
 
+def test_chapters_link_to_their_files_in_git(built):
+    for ch in book.chapters(ROOT):
+        check_chapter_links((built["html"] / "chapters" / f"{ch.name}.html").read_text(), ch.name)
+    assert 'href="https://example.github.io/v1-book/"' in (built["html"] / "intro.html").read_text()
+
+
 def test_bibliography_not_empty(built):
     page = (built["html"] / "bibliography.html").read_text()
     for author in ("Sinz", "Lurz", "Xu", "Shi", "Willeke"):
@@ -99,22 +109,8 @@ def server(built):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver must be installed in CI (.ci/run)")
-        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking", "--disable-sync",
-                 "--disable-component-update", "--window-size=1280,2000"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+def browser(tmp_path_factory):
+    driver = chromium.driver(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
 

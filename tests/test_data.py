@@ -1,5 +1,6 @@
-"""The static schema, NetCDF files of scans, the manifest and checksum-verified fetching."""
+"""Declared schemas, NetCDF files of scans, the manifest and checksum-verified fetching."""
 
+import dataclasses
 import functools
 import hashlib
 import http.server
@@ -10,15 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from v1lib.data import (
-    ManifestError,
-    SchemaError,
-    load,
-    load_scans,
-    read_manifest,
-    save_scans,
-    validate_static,
-)
+from v1lib.data import STATIC, SchemaError, load_scans, save_scans, schemas
+from v1lib.datasets import ManifestError, load, read_manifest
 
 
 def _drop(ds, name):
@@ -65,7 +59,7 @@ VIOLATIONS = {
 def test_each_schema_violation_has_a_clear_error(scan, case):
     break_it, message = VIOLATIONS[case]
     with pytest.raises(SchemaError, match=message) as err:
-        validate_static(break_it(scan), source="myfile.nc")
+        STATIC.validate(break_it(scan), source="myfile.nc")
     assert str(err.value).startswith("myfile.nc: ")
 
 
@@ -107,6 +101,50 @@ def test_failed_write_leaves_nothing(tmp_path, scan):
     with pytest.raises(TypeError, match="nested"):
         save_scans({"x": bad}, tmp_path / "out.nc")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_files_record_and_dispatch_on_their_schema(tmp_path, scan):
+    path = save_scans({"a": scan}, tmp_path / "s.nc")
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="h5netcdf") as root:
+        assert root.attrs["schema"] == "static"
+    # a file that names an unknown schema is refused by name
+    bad = scan.copy()
+    bad.attrs["schema"] = "holography"
+    with pytest.raises(SchemaError, match=r"unknown schema 'holography'; known: \['static'\]"):
+        save_scans({"a": bad}, tmp_path / "t.nc")
+    assert not (tmp_path / "t.nc").exists()
+    # a plain file without the attribute is matched by its variables
+    plain = scan.drop_attrs()
+    assert schemas.of(plain) is STATIC
+    with pytest.raises(SchemaError, match="matches no declared schema"):
+        schemas.of(plain.drop_vars("images"))
+    # files written before schemas had names
+    old = scan.copy()
+    old.attrs["schema"] = "v1lib static"
+    assert schemas.of(old) is STATIC
+
+
+def test_a_file_holds_scans_of_one_schema(tmp_path, scan, monkeypatch):
+    from v1lib.data import schemas as registry
+
+    other = dataclasses.replace(STATIC, name="other")
+    monkeypatch.setitem(registry.SCHEMAS, "other", other)
+    b = scan.copy()
+    b.attrs["schema"] = "other"
+    with pytest.raises(ValueError, match=r"follow different schemas \{'a': 'static', 'b': 'other'\}"):
+        save_scans({"a": scan, "b": b}, tmp_path / "mixed.nc")
+    assert not (tmp_path / "mixed.nc").exists()
+
+
+def test_the_static_schema_declares_its_model_inputs():
+    roles = {i.role: i.variable for i in STATIC.inputs}
+    assert roles == {"stimulus": "images", "eye": "pupil_center", "behavior": "behavior"}
+    assert STATIC.sample_dim == "trial" and STATIC.repeat_key == "image_id"
+    assert STATIC.input("stimulus").channel and not STATIC.input("behavior").center
+    with pytest.raises(KeyError, match="no input in role 'head'"):
+        STATIC.input("head")
 
 
 # -- the manifest -------------------------------------------------------------------
@@ -213,7 +251,7 @@ def test_missing_remote_file(tmp_path, server):
 
 
 def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
-    import v1lib.data.manifest as manifest
+    import v1lib.datasets as manifest
 
     entry = {"kind": "simulated", "generator": "static", "seed": 9,
              "config": {"n_animals": 2, "n_train": 20, "n_validation": 5, "n_test_images": 4,
@@ -225,14 +263,14 @@ def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
         gens = real()
 
         def static(config, seed):
-            cfg, names, simulate = gens["static"](config, seed)
+            cfg, names, simulate, version = gens["static"](config, seed)
 
             def sim(i, show):
                 if i == 1:
                     raise KeyboardInterrupt("stopped by the user")
                 return simulate(i, show)
 
-            return cfg, names, sim
+            return cfg, names, sim, version
 
         return {"static": static}
 
@@ -251,8 +289,8 @@ def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
         gens = real()
 
         def static(config, seed):
-            cfg, names, simulate = gens["static"](config, seed)
-            return cfg, names, lambda i, show: calls.append(i) or simulate(i, show)
+            cfg, names, simulate, version = gens["static"](config, seed)
+            return cfg, names, lambda i, show: calls.append(i) or simulate(i, show), version
 
         return {"static": static}
 
@@ -271,7 +309,7 @@ def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
 
 
 def test_cache_key_follows_resolved_config(monkeypatch, tmp_path):
-    from v1lib.data.manifest import simulated_path
+    from v1lib.datasets import simulated_path
 
     entry = {"kind": "simulated", "generator": "static", "seed": 1, "config": {}}
     before = simulated_path("x", entry, tmp_path)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import xarray as xr
 
-from v1lib import ground_truth
+from v1lib import ground_truth, probes
 from v1lib.models import CoreConfig, Encoder, ModelConfig
 
 from .test_models import info
@@ -25,11 +25,27 @@ def test_rf_maps_follow_the_readout_position():
         m.readouts["a"]._mu[:] = torch.tensor([[2 * 7 / 35 - 1, 2 * 10 / 25 - 1],
                                                [2 * 28 / 35 - 1, 2 * 15 / 25 - 1]])
     maps = ground_truth.rf_maps(m, "a", (30, 40), n_samples=96)
-    c = ground_truth.map_centres(maps)
+    c = probes.map_centres(maps)
     h, w = m.core.output_shape(30, 40)
     assert (h, w) == (26, 36)
     assert np.isclose(c.rf_x[1] - c.rf_x[0], 21, atol=0.3)
     assert np.isclose(c.rf_y[1] - c.rf_y[0], 5, atol=0.3)
+
+
+def test_the_same_rf_probe_maps_the_true_neurons(stats_scans):
+    """Sensitivity maps of the ground-truth neurons (through the same probe a
+    model gets) are centred on their true RF centres."""
+    from v1lib.sim.static import populations_of, truth_function
+
+    _, scans = stats_scans
+    pop = next(iter(populations_of(scans).values()))
+    ds = next(iter(scans.values()))
+    keep = np.flatnonzero(pop.responsive)[:40]
+    maps = probes.sensitivity_maps(lambda x: truth_function(pop)(x)[:, keep], len(keep),
+                                   pop.bank.shape, n_samples=4)
+    c = probes.map_centres(maps)
+    err = np.hypot(c.rf_x - ds.gt_rf_x.values[keep], c.rf_y - ds.gt_rf_y.values[keep])
+    assert float(np.median(err)) < 2.0
 
 
 def test_compare_rf_centres_removes_one_global_offset():
@@ -49,7 +65,7 @@ class _Identity(torch.nn.Module):
 def test_recovered_shifts_convert_grid_units_to_screen_pixels():
     """A shift of d grid units moves the readout by d (W'-1)/2 feature pixels,
     each ``stride`` screen pixels wide."""
-    cfg = ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5, stride=2), shifter=True)
+    cfg = ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5, stride=2), shifter="mlp")
     m = Encoder(cfg, {"a": info(3)}, (21, 41)).eval()
     m.shifters["a"] = _Identity()  # shift = z-scored pupil centre (info(): mean 0, SD 1)
     h, w = m.core.output_shape(21, 41)
@@ -91,7 +107,7 @@ def test_shift_tail_text_names_overshoot_and_agreement():
 
 def test_recovered_gain_weights_read_a_log_linear_modulator():
     """A modulator whose log gain is linear in z-scored behaviour gives back its weights."""
-    cfg = ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5), modulator=True)
+    cfg = ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5), modulator="mlp")
     m = Encoder(cfg, {"a": info(2)}, (20, 30)).eval()
     W = torch.tensor([[0.3, 0.0, -0.2], [0.0, 0.5, 0.1]])
     r = np.random.default_rng(0)

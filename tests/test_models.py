@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from v1lib.models import CoreConfig, Encoder, ModelConfig, ScanInfo, Stacked2dCore
+from v1lib.models import CoreConfig, Encoder, InputStats, ModelConfig, ScanInfo, Stacked2dCore
 from v1lib.models.core import laplace_l2norm
-from v1lib.models.readouts import FactorizedReadout, GaussianReadout, PointPooledReadout
+from v1lib.models.readouts import (
+    FactorizedReadout,
+    GaussianReadout,
+    PointPooledReadout,
+    apply_transform,
+)
 
 SMALL_CORE = CoreConfig(layers=2, channels=4, input_kernel=5, hidden_kernel=3)
 
@@ -16,9 +21,10 @@ SMALL_CORE = CoreConfig(layers=2, channels=4, input_kernel=5, hidden_kernel=3)
 def info(n=5):
     r = np.random.default_rng(0)
     return ScanInfo(n_neurons=n, cortical_xy=r.normal(0, 100, (n, 2)).astype(np.float32),
-                    image_mean=100.0, image_std=50.0, response_std=np.ones(n, np.float32),
-                    behavior_mean=np.array([20.0, 0.0, 3.0]), behavior_std=np.ones(3),
-                    pupil_mean=np.zeros(2), pupil_std=np.ones(2))
+                    inputs={"stimulus": InputStats(np.array(100.0), np.array(50.0), True),
+                            "eye": InputStats(np.zeros(2), np.ones(2), True),
+                            "behavior": InputStats(np.array([20.0, 0.0, 3.0]), np.ones(3), False)},
+                    response_std=np.ones(n, np.float32))
 
 
 def test_core_output_shape_and_valid_first_conv():
@@ -81,7 +87,7 @@ def test_gaussian_readout_reads_the_feature_at_its_position():
     assert torch.isclose(ro(x)[0, 0], torch.tensor(2.0))
     # a shift of (-1/3, 0) grid units moves one pixel to the left (7 px wide)
     x[0, 0, 0, 5] = 5.0
-    assert torch.isclose(ro(x, shift=torch.tensor([[-1 / 3, 0.0]]))[0, 0], torch.tensor(5.0), atol=1e-5)
+    assert torch.isclose(ro(x, torch.tensor([[-1 / 3, 0.0]]))[0, 0], torch.tensor(5.0), atol=1e-5)
 
 
 def test_grid_predictor_normalises_cortical_coordinates():
@@ -99,23 +105,29 @@ def test_factorized_and_point_readouts():
     fac = FactorizedReadout(4, 3, 8, 9)
     assert fac(x).shape == (2, 4)
     with pytest.raises(ValueError, match="no position to shift"):
-        fac(x, shift=torch.zeros(2, 2))
+        fac(x, torch.zeros(2, 2))
     pt = PointPooledReadout(4, 3, pool_steps=2)
     assert pt(x).shape == (2, 4) and pt.features.shape == (4, 9)
     assert fac.regularizer() > 0 and pt.regularizer() > 0
 
 
 def test_encoder_positive_rates_and_behaviour_paths():
-    cfg = ModelConfig(core=SMALL_CORE, shifter=True, modulator=True)
+    cfg = ModelConfig(core=SMALL_CORE, shifter="mlp", modulator="mlp")
     m = Encoder(cfg, {"a": info(5), "b": info(3)}, (20, 30)).eval()
     x = torch.randn(2, 1, 20, 30)
-    b, p = torch.randn(2, 3), torch.randn(2, 2)
-    assert m(x, "a", b, p).shape == (2, 5) and m(x, "b", b, p).shape == (2, 3)
-    assert (m(x, "a", b, p) > 0).all()
+    inputs = {"behavior": torch.randn(2, 3), "eye": torch.randn(2, 2)}
+    assert m("a", x, **inputs).shape == (2, 5) and m("b", x, **inputs).shape == (2, 3)
+    assert (m("a", x, **inputs) > 0).all()
     # the modulator starts at gain 1, so behaviour changes nothing before training
-    assert torch.allclose(m(x, "a", b, p), m(x, "a", b + 5, p))
-    raw = m.predict(np.full((3, 20, 30), 100.0), "a")
+    assert torch.allclose(m("a", x, **inputs), m("a", x, **{**inputs, "behavior": inputs["behavior"] + 5}))
+    raw = m.predict("a", np.full((3, 20, 30), 100.0))
     assert raw.shape == (3, 5) and np.isfinite(raw).all()
+    # inputs not given are held at their training means: the same as passing the means
+    means = m.predict("a", np.full((3, 20, 30), 100.0), eye=np.zeros((3, 2)),
+                      behavior=np.tile([20.0, 0.0, 3.0], (3, 1)))
+    np.testing.assert_array_equal(raw, means)
+    with pytest.raises(ValueError, match=r"unknown input\(s\) \['pupil'\]"):
+        m.predict("a", np.zeros((1, 20, 30)), pupil=np.zeros((1, 2)))
 
 
 def test_model_config_errors_name_the_option():
@@ -126,7 +138,11 @@ def test_model_config_errors_name_the_option():
     with pytest.raises(ValueError, match=r"unknown core option\(s\) \['chanels'\]"):
         ModelConfig.from_dict({"core": {"chanels": 3}})
     with pytest.raises(ValueError, match="factorized readout has no position"):
-        ModelConfig.from_dict({"readout": "factorized", "shifter": True})
+        ModelConfig.from_dict({"readout": "factorized", "shifter": "mlp"})
+    with pytest.raises(ValueError, match=r"unknown shifter 'linear'; choose from \['mlp'\]"):
+        ModelConfig.from_dict({"shifter": "linear"})
+    with pytest.raises(ValueError, match="unknown core 'resnet'"):
+        ModelConfig.from_dict({"core_type": "resnet"})
 
 
 def test_parameters_per_neuron_gaussian_far_below_factorized():
@@ -141,12 +157,13 @@ def test_parameters_per_neuron_gaussian_far_below_factorized():
 def test_even_kernels_and_missing_inputs_are_refused():
     with pytest.raises(ValueError, match="'hidden_kernel' must be odd"):
         ModelConfig.from_dict({"core": {"hidden_kernel": 6}})
-    m = Encoder(ModelConfig(core=SMALL_CORE, shifter=True, modulator=True), {"a": info(2)}, (20, 30))
+    m = Encoder(ModelConfig(core=SMALL_CORE, shifter="mlp", modulator="mlp"), {"a": info(2)},
+                (20, 30))
     x = torch.randn(1, 1, 20, 30)
-    with pytest.raises(ValueError, match="pass 'pupil_center'"):
-        m(x, "a", behavior=torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="pass 'behavior'"):
-        m(x, "a", pupil_center=torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="reads input 'eye': pass eye="):
+        m("a", x, behavior=torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="reads input 'behavior': pass behavior="):
+        m("a", x, eye=torch.zeros(1, 2))
 
 
 def test_factorized_masks_are_normalised_and_penalised_jointly():
@@ -179,7 +196,7 @@ def test_stacked_core_feeds_every_readout():
     cfg = dataclasses.replace(SMALL_CORE, stack=None)
     for readout in ("gaussian", "factorized", "point"):
         model = Encoder(ModelConfig(core=cfg, readout=readout), {"a": info()}, (20, 30)).eval()
-        assert model(torch.randn(3, 1, 20, 30), "a").shape == (3, 5)
+        assert model("a", torch.randn(3, 1, 20, 30)).shape == (3, 5)
 
 
 @pytest.mark.parametrize("stack", [0, -3, 1, True, 1.5, "all"])
@@ -188,3 +205,55 @@ def test_bad_stack_is_refused_by_name(stack):
         ModelConfig.from_dict({"core": {"layers": 2, "stack": stack}})
     with pytest.raises(ValueError, match="'stack'"):
         Stacked2dCore(CoreConfig(layers=2, stack=stack))
+
+
+def test_affine_transform_rotates_and_shifts_readout_positions():
+    grid = torch.tensor([[[0.5, 0.0], [0.0, -0.25]]])  # one sample, two positions [x, y]
+    shift = torch.tensor([[0.1, -0.2]])
+    np.testing.assert_allclose(apply_transform(grid, shift), grid + shift[:, None])
+    identity = torch.tensor([[[1.0, 0.0, 0.1], [0.0, 1.0, -0.2]]])
+    assert torch.equal(apply_transform(grid, identity), apply_transform(grid, shift))
+    quarter = torch.tensor([[[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]])  # 90 degrees counter-clockwise
+    np.testing.assert_allclose(apply_transform(grid, quarter), [[[0.0, 0.5], [0.25, 0.0]]], atol=1e-7)
+    with pytest.raises(ValueError, match="a shift \\(B, 2\\) or an affine map \\(B, 2, 3\\)"):
+        apply_transform(grid, torch.zeros(1, 3))
+
+
+def test_readouts_read_rotated_positions():
+    """An affine map that swaps the axes makes a Gaussian and a point-pooled
+    readout read the feature at the mirrored place."""
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 0, 4] = 3.0  # row 0, column 4: position (x=1, y=-1)
+    swap = torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]])
+    g = GaussianReadout(1, 1).eval()
+    p = PointPooledReadout(1, 1, pool_steps=0)
+    with torch.no_grad():
+        g._mu[:] = torch.tensor([[-1.0, 1.0]])  # (x=-1, y=1) swapped is (1, -1)
+        p.grid[:] = torch.tensor([[-1.0, 1.0]])
+        g.features[:] = 1.0
+        p.features[:] = 1.0
+    assert g(x)[0, 0] == 0 and torch.isclose(g(x, swap)[0, 0], torch.tensor(3.0))
+    assert p(x)[0, 0] == 0 and torch.isclose(p(x, swap)[0, 0], torch.tensor(3.0))
+
+
+def test_model_is_composed_from_the_registries():
+    from v1lib.models.modulator import MLPModulator
+    from v1lib.models.readouts import READOUTS
+    from v1lib.models.shifter import MLPShifter
+
+    for readout, cls in (("gaussian", GaussianReadout), ("factorized", FactorizedReadout),
+                         ("point", PointPooledReadout)):
+        m = Encoder(ModelConfig(core=SMALL_CORE, readout=readout), {"a": info(3)}, (20, 30))
+        assert isinstance(m.readouts["a"], cls) and m.shifters is None and m.modulators is None
+    assert set(READOUTS) == {"gaussian", "factorized", "point"}
+    m = Encoder(ModelConfig(core=SMALL_CORE, shifter="mlp", modulator="mlp"), {"a": info(3)}, (20, 30))
+    assert isinstance(m.shifters["a"], MLPShifter) and isinstance(m.modulators["a"], MLPModulator)
+    assert m.modulators["a"].mlp[0].in_features == 3  # the behaviour's columns, from the data
+    assert m.roles == ["eye", "behavior"]
+
+
+def test_a_part_that_reads_an_input_the_scan_lacks_is_refused_by_name():
+    lacking = info(3)
+    del lacking.inputs["eye"]
+    with pytest.raises(ValueError, match=r"shifter reads input 'eye', which scan\(s\) \['a'\] do not"):
+        Encoder(ModelConfig(core=SMALL_CORE, shifter="mlp"), {"a": lacking}, (20, 30))

@@ -130,3 +130,31 @@ def test_stamp_records_profile(project):
     run(project)
     stamp = json.loads((project / "book" / "chapters" / ".01_ok.stamp.json").read_text())
     assert stamp["profile"] == "smoke" and len(stamp["key"]) == 64
+
+
+def test_budgets_are_read_in_minutes_and_checked(tmp_path):
+    cpu = profiles.load("cpu")["budgets"]
+    assert cpu["chapters"]["02_readouts"] <= 12 * 60 and cpu["book"] == 75 * 60
+    assert sum(cpu["chapters"].values()) <= 25 * 60  # chapters 1-3 together
+    root = copy_project(tmp_path / "p", with_chapters=False)
+    path = root / "profiles" / "smoke.yaml"
+    text = path.read_text()
+    for bad, message in (("budgets:\n  book: -3\n", "budget 'book' must be a positive number"),
+                         ("budgets:\n  chapters: {01_x: fast}\n", "budget 'chapters.01_x'"),
+                         ("budgets:\n  books: 3\n", r"unknown key\(s\) \['books'\]")):
+        path.write_text(text.split("budgets:")[0] + bad)
+        with pytest.raises(ValueError, match=message):
+            profiles.load("smoke", root)
+
+
+def test_runner_reports_each_chapter_against_its_budget(project):
+    path = project / "profiles" / "smoke.yaml"
+    path.write_text(path.read_text().split("budgets:")[0]
+                    + "budgets:\n  chapters: {01_ok: 0.0001}\n  book: 10\n")
+    lines = []
+    report = book.run(profile="smoke", book_dir=project / "book", results_dir=project / "res",
+                      root=project, log=lines.append)
+    assert report[0]["budget"] == pytest.approx(0.006)
+    assert any("01_ok: done in" in ln and "OVER BUDGET" in ln and "of its budget of 0 s" in ln
+               for ln in lines)
+    assert "the whole book's budget: 600 s from scratch" in lines[-1]

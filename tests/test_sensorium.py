@@ -15,13 +15,14 @@ import yaml
 from skimage.transform import rescale
 
 import v1lib.data.sensorium as sensorium
-from v1lib.data import ManifestError, load, read_manifest, validate_static
+from v1lib.data import STATIC
 from v1lib.data.sensorium import (
     SensoriumFormatError,
     load_sensorium,
     scan_key,
     write_sensorium_folder,
 )
+from v1lib.datasets import ManifestError, load, read_manifest
 
 KEY = "21067-10-18"
 NAME = f"static{KEY}-GrayImageNet-94c6ff995dac583098847cfecd43e7b6"
@@ -107,7 +108,7 @@ def scan():
         },
         attrs={"scan": "insilico-3-1"},
     )
-    return validate_static(ds)
+    return STATIC.validate(ds)
 
 
 # -- reading ------------------------------------------------------------------------

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from v1lib import metrics
-from v1lib.data import validate_static
-from v1lib.sim import calibration, insilico, stimuli
-from v1lib.sim.static import StaticConfig, simulate_static
+from v1lib import metrics, probes
+from v1lib.data import STATIC
+from v1lib.sim import calibration, stimuli
+from v1lib.sim.static import StaticConfig, populations_of, responder, simulate_static
 
 
 def test_same_seed_same_data(tiny_config, tiny_scans):
@@ -27,7 +27,7 @@ def test_other_seed_other_data(tiny_config, tiny_scans):
 def test_scans_follow_schema(tiny_scans, tiny_config):
     assert len(tiny_scans) == tiny_config.n_animals
     for name, ds in tiny_scans.items():
-        validate_static(ds, source=name)
+        STATIC.validate(ds, source=name)
         assert ds.sizes["neuron"] == tiny_config.population.n_neurons
         assert (ds.animal == name).all()
 
@@ -127,9 +127,9 @@ def test_reliability_in_sensorium_range(stats_scans):
 
 def test_grating_tuning_recovers_ground_truth(stats_scans):
     _, scans = stats_scans
-    pop = next(iter(insilico.populations_of(scans).values()))
+    pop = next(iter(populations_of(scans).values()))
     ids = np.flatnonzero(pop.responsive & (pop.feature_type != "corner"))[:120]
-    summ = insilico.tuning_summary(insilico.orientation_tuning(pop, ids))
+    summ = probes.tuning_summary(probes.orientation_tuning(responder(pop), ids, pop.sf[ids]))
     assert all(summ[k].dims == ("neuron",) for k in summ.variables)  # labelled, one dim
     np.testing.assert_array_equal(summ.neuron, ids)
     err = np.abs((summ.preferred_orientation.values - pop.orientation[ids] + 90) % 180 - 90)
@@ -141,35 +141,37 @@ def test_grating_tuning_recovers_ground_truth(stats_scans):
 
 def test_corner_units_are_and_like(stats_scans):
     _, scans = stats_scans
-    pop = next(iter(insilico.populations_of(scans).values()))
+    pop = next(iter(populations_of(scans).values()))
     corner = np.flatnonzero(pop.responsive & (pop.feature_type == "corner"))[:20]
     cx = np.flatnonzero(pop.responsive & (pop.feature_type == "complex"))[:20]
-    p_corner, p_complex = insilico.plaid_test(pop, corner), insilico.plaid_test(pop, cx)
+    truth = responder(pop)
+    p_corner = probes.plaid_test(truth, corner, pop.orientation[corner], pop.sf[corner])
+    p_complex = probes.plaid_test(truth, cx, pop.orientation[cx], pop.sf[cx])
     assert np.median(p_corner.plaid / p_corner.preferred) > 1.5
     assert np.median(p_complex.plaid / p_complex.preferred) < 1.0
 
 
 def test_populations_rebuild_from_provenance(tmp_path, tiny_config, tiny_scans):
+    from v1lib.cache import netcdf_attrs, provenance
     from v1lib.data import load_scans, save_scans
-    from v1lib.provenance import collect, netcdf_attrs
 
-    path = save_scans(tiny_scans, tmp_path / "s.nc", attrs=netcdf_attrs(collect(tiny_config, 3)))
+    path = save_scans(tiny_scans, tmp_path / "s.nc", attrs=netcdf_attrs(provenance(tiny_config, 3)))
     scans = load_scans(path)
-    pops = insilico.populations_of(scans)
+    pops = populations_of(scans)
     ds = scans[list(scans)[0]]
     pop = pops[list(scans)[0]]
     np.testing.assert_allclose(pop.rf_x, ds.gt_rf_x.values, atol=1e-5)
     plain = {k: v.drop_attrs() for k, v in scans.items()}
     with pytest.raises(ValueError, match="no simulator provenance"):
-        insilico.populations_of(plain)
+        populations_of(plain)
 
 
 def test_natural_image_spectra(rng=np.random.default_rng(0)):
     imgs = stimuli.natural_crops(30, (36, 64), rng)
-    slopes = insilico.amplitude_spectrum_slope(imgs)
+    slopes = stimuli.amplitude_spectrum_slope(imgs)
     assert -2.0 < slopes.mean() < -0.6
     white = rng.normal(size=(10, 36, 64))
-    assert abs(insilico.amplitude_spectrum_slope(white).mean()) < 0.3
+    assert abs(stimuli.amplitude_spectrum_slope(white).mean()) < 0.3
 
 
 def test_metrics_agree_with_calibration(scan):

@@ -8,29 +8,23 @@ import pytest
 import torch
 
 from v1lib import metrics
-from v1lib.evaluation import observable_rate, summarize
+from v1lib.evaluation import summarize
+from v1lib.model_cache import build_model, fit_cached, train_model
 from v1lib.models import CoreConfig, ModelConfig
-from v1lib.train import (
-    TrainConfig,
-    build_model,
-    core_features,
-    fit,
-    fit_cached,
-    prepare,
-    train_model,
-    train_subset,
-)
+from v1lib.predict import core_features
+from v1lib.tensors import prepare, train_subset
+from v1lib.train import TrainConfig, fit
 
 CORE = CoreConfig(layers=2, channels=6, input_kernel=7, hidden_kernel=3)
 TRAIN = TrainConfig(batch_size=32, lr=0.01, max_epochs=4, patience=2, lr_decay_steps=1)
 
 
 def _fit(scans, seed=0, epochs=4, checkpoint=None, patience=2, **model):
-    data = prepare(scans)
-    m = build_model(scans, data, ModelConfig(core=CORE, **model), seed)
-    h = fit(m, data, dataclasses.replace(TRAIN, max_epochs=epochs, patience=patience), seed,
+    tensors = prepare(scans)
+    m = build_model(tensors, ModelConfig(core=CORE, **model), seed)
+    h = fit(m, tensors, dataclasses.replace(TRAIN, max_epochs=epochs, patience=patience), seed,
             checkpoint, show_progress=False)
-    return m, data, h
+    return m, tensors, h
 
 
 def _state(m):
@@ -57,13 +51,13 @@ def _teacher_scans(n_trials=600, n_neurons=12, seed=0):
                       (20, 30)).eval()
     with torch.no_grad():  # each neuron pools its own random mix of features
         teacher.readouts["t"].features.normal_(0, 1.0)
-    rate = teacher.predict(images, "t")
+    rate = teacher.predict("t", images)
     tier = np.array(["train"] * (n_trials - 200) + ["validation"] * 100 + ["test"] * 100)
     image_id = np.arange(n_trials)
     image_id[-100:] = n_trials - 100 + np.arange(100) // 5  # 20 test images x 5 repeats
     images[-100:] = images[image_id[-100:]]
     with torch.no_grad():
-        rate[-100:] = teacher.predict(images[-100:], "t")
+        rate[-100:] = teacher.predict("t", images[-100:])
     ds = xr.Dataset(
         {"images": (("trial", "y", "x"), images),
          "responses": (("trial", "neuron"), r.poisson(rate).astype(np.float32)),
@@ -81,23 +75,23 @@ def _teacher_scans(n_trials=600, n_neurons=12, seed=0):
 
 def test_training_recovers_a_teacher_model():
     scans, rate = _teacher_scans()
-    data = prepare(scans)
-    test = data["t"].tiers["test"].numpy()
-    untrained = build_model(scans, data, ModelConfig(core=CORE, grid_predictor=False), 0)
-    before = metrics.corr(untrained.predict(scans["t"].images.values[test], "t"), rate[test]).mean()
-    m, data, h = _fit(scans, epochs=15, patience=20, grid_predictor=False)
-    after = metrics.corr(m.predict(scans["t"].images.values[test], "t"), rate[test]).mean()
+    tensors = prepare(scans)
+    test = tensors["t"].tiers["test"].numpy()
+    untrained = build_model(tensors, ModelConfig(core=CORE, grid_predictor=False), 0)
+    before = metrics.corr(untrained.predict("t", scans["t"].images.values[test]), rate[test]).mean()
+    m, tensors, h = _fit(scans, epochs=15, patience=20, grid_predictor=False)
+    after = metrics.corr(m.predict("t", scans["t"].images.values[test]), rate[test]).mean()
     assert after > 0.4 and after > before + 0.3, (before, after)
-    assert h.val_corr.max() == pytest.approx(h.attrs["best_val_corr"])
+    assert h.val_score.max() == pytest.approx(h.attrs["best_val_score"])
 
 
 def test_same_seed_same_model_on_cpu(tiny_scans):
-    a, _, ha = _fit(tiny_scans, seed=5, epochs=2, shifter=True, modulator=True)
-    b, _, hb = _fit(tiny_scans, seed=5, epochs=2, shifter=True, modulator=True)
+    a, _, ha = _fit(tiny_scans, seed=5, epochs=2, shifter="mlp", modulator="mlp")
+    b, _, hb = _fit(tiny_scans, seed=5, epochs=2, shifter="mlp", modulator="mlp")
     for k, v in _state(a).items():
         assert torch.equal(v, b.state_dict()[k]), k
-    np.testing.assert_array_equal(ha.val_corr, hb.val_corr)
-    c, _, _ = _fit(tiny_scans, seed=6, epochs=2, shifter=True, modulator=True)
+    np.testing.assert_array_equal(ha.val_score, hb.val_score)
+    c, _, _ = _fit(tiny_scans, seed=6, epochs=2, shifter="mlp", modulator="mlp")
     assert not torch.equal(_state(a)["core.layers.0.0.weight"], c.state_dict()["core.layers.0.0.weight"])
 
 
@@ -107,7 +101,7 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_scans, tmp_path):
     _fit(tiny_scans, seed=1, epochs=2, checkpoint=ck)  # "interrupted" after two epochs
     assert ck.is_file()
     resumed, _, hr = _fit(tiny_scans, seed=1, epochs=4, checkpoint=ck)
-    np.testing.assert_allclose(hr.val_corr, hf.val_corr, rtol=1e-6)
+    np.testing.assert_allclose(hr.val_score, hf.val_score, rtol=1e-6)
     for k, v in _state(full).items():
         torch.testing.assert_close(resumed.state_dict()[k], v)
 
@@ -120,17 +114,17 @@ def test_early_stopping_restores_the_best_weights_and_decays_the_lr(tiny_scans, 
     scores = iter([0.1, 0.5, 0.2, 0.1, 0.3, 0.4, 0.1, 0.1])
     seen = {}
 
-    def fake_score(model, data):
+    def fake_score(model, tensors, objective):
         s = next(scores)
         seen[s] = {k: v.clone() for k, v in model.state_dict().items()}
         return s
 
     monkeypatch.setattr(train, "validation_score", fake_score)
-    data = prepare(tiny_scans)
-    m = build_model(tiny_scans, data, ModelConfig(core=CORE), 0)
+    tensors = prepare(tiny_scans)
+    m = build_model(tensors, ModelConfig(core=CORE), 0)
     cfg = dataclasses.replace(TRAIN, max_epochs=8, patience=2, lr_decay_steps=2, lr_decay_factor=0.5)
-    h = fit(m, data, cfg, 0, show_progress=False)
-    assert h.attrs["best_val_corr"] == 0.5 and h.attrs["best_epoch"] == 1
+    h = fit(m, tensors, cfg, 0, show_progress=False)
+    assert h.attrs["best_val_score"] == 0.5 and h.attrs["best_epoch"] == 1
     assert h.attrs["stopped"] == "early stopping" and h.sizes["epoch"] == 6
     np.testing.assert_allclose(h.lr, [0.01] * 4 + [0.005] * 2)
     for k, v in seen[0.5].items():
@@ -140,12 +134,12 @@ def test_early_stopping_restores_the_best_weights_and_decays_the_lr(tiny_scans, 
 def test_min_lr_floor(tiny_scans, monkeypatch):
     import v1lib.train as train
 
-    monkeypatch.setattr(train, "validation_score", lambda model, data: 0.1)
-    data = prepare(tiny_scans)
-    m = build_model(tiny_scans, data, ModelConfig(core=CORE), 0)
+    monkeypatch.setattr(train, "validation_score", lambda model, tensors, objective: 0.1)
+    tensors = prepare(tiny_scans)
+    m = build_model(tensors, ModelConfig(core=CORE), 0)
     cfg = dataclasses.replace(TRAIN, max_epochs=20, patience=1, lr_decay_steps=4,
                               lr_decay_factor=0.1, min_lr=2e-4)
-    h = fit(m, data, cfg, 0, show_progress=False)
+    h = fit(m, tensors, cfg, 0, show_progress=False)
     np.testing.assert_allclose(h.lr, [0.01, 0.01, 0.001, 2e-4, 2e-4])  # per epoch, at its start
 
 
@@ -156,9 +150,9 @@ def test_fit_cached_reloads_without_training(tiny_scans, tmp_path, monkeypatch):
     assert (a.folder / "model.pt").is_file() and not (a.folder / "checkpoint.pt").exists()
     prov = json.loads((a.folder / "provenance.json").read_text())
     assert {"git_commit", "versions", "seed", "config_hash"} <= set(prov)
-    import v1lib.train as train
+    import v1lib.model_cache as model_cache
 
-    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("retrained a cached model"))
+    monkeypatch.setattr(model_cache, "fit", lambda *a, **k: pytest.fail("retrained a cached model"))
     b = fit_cached(tiny_scans, cfg, tc, 0, tmp_path, show_progress=False)
     assert b.folder == a.folder
     for k, v in a.model.state_dict().items():
@@ -175,27 +169,27 @@ def test_output_folder_of_another_config_is_refused(tiny_scans, tmp_path):
 
 def test_frozen_core_is_not_trained(tiny_scans):
     source, _, _ = _fit(tiny_scans, epochs=1)
-    data = prepare(tiny_scans)
-    m = build_model(tiny_scans, data, ModelConfig(core=CORE), 3)
+    tensors = prepare(tiny_scans)
+    m = build_model(tensors, ModelConfig(core=CORE), 3)
     m.core.load_state_dict(source.core.state_dict())
     before = {k: v.clone() for k, v in m.core.state_dict().items()}
-    fit(m, data, dataclasses.replace(TRAIN, max_epochs=2, freeze_core=True), 0, show_progress=False)
+    fit(m, tensors, dataclasses.replace(TRAIN, max_epochs=2, freeze_core=True), 0, show_progress=False)
     for k, v in before.items():
         assert torch.equal(m.core.state_dict()[k], v), k
 
 
 def test_frozen_core_features_are_those_of_the_core_in_eval_mode(tiny_scans):
-    source, data, _ = _fit(tiny_scans, epochs=1)
+    source, tensors, _ = _fit(tiny_scans, epochs=1)
     source.train()  # as fit leaves it before the first epoch
     stats = {k: v.clone() for k, v in source.core.state_dict().items() if "running" in k}
-    feats = core_features(source, data)
+    feats = core_features(source, tensors)
     for k, v in stats.items():  # batch-norm statistics untouched
         assert torch.equal(source.core.state_dict()[k], v), k
     source.eval()
-    for s, d in data.items():
+    for s, d in tensors.items():
         i = d.tiers["train"][:7]
-        assert feats[s].shape[0] == d.n_trials
-        torch.testing.assert_close(feats[s][i], source.core(d.images[i]))
+        assert feats[s].shape[0] == d.n_samples
+        torch.testing.assert_close(feats[s][i], source.core(d.inputs["stimulus"][i]))
 
 
 def test_frozen_core_fit_reads_the_same_features_as_a_core_run_every_step(tiny_scans, monkeypatch):
@@ -206,11 +200,11 @@ def test_frozen_core_fit_reads_the_same_features_as_a_core_run_every_step(tiny_s
     states = []
     for cached in (True, False):
         if not cached:  # features recomputed by the (eval-mode, frozen) core at every step
-            monkeypatch.setattr(train, "core_features", lambda model, data: None)
-        data = prepare(tiny_scans)
-        m = build_model(tiny_scans, data, ModelConfig(core=CORE), 3)
+            monkeypatch.setattr(train, "core_features", lambda model, tensors: None)
+        tensors = prepare(tiny_scans)
+        m = build_model(tensors, ModelConfig(core=CORE), 3)
         m.core.load_state_dict(source.core.state_dict())
-        fit(m, data, cfg, 0, show_progress=False)
+        fit(m, tensors, cfg, 0, show_progress=False)
         states.append(_state(m))
     for k in states[0]:
         torch.testing.assert_close(states[0][k], states[1][k], msg=k)
@@ -236,6 +230,25 @@ def test_ground_truth_rate_scores_a_ceiling_fraction_of_one(tiny_scans):
     np.testing.assert_allclose(s.single_trial_corr, s.gt_ceiling_corr, atol=1e-6)
     # the observable rate lacks only the latent state: it correlates more with
     # gt_rate than the stimulus rate alone does
-    obs = observable_rate(ds)
+    obs = ds.gt_observable_rate.values
     assert metrics.corr(ds.gt_rate.values, obs).mean() > metrics.corr(
         ds.gt_rate.values, ds.gt_stimulus_rate.values).mean()
+    # it is the stimulus rate times the behavioural gain without the latent state
+    b = ds.behavior.values.astype(np.float64)
+    gain = np.exp((b - b.mean(0)) / b.std(0) @ ds.gt_behavior_weights.values.T)
+    np.testing.assert_allclose(obs, ds.gt_stimulus_rate.values * gain, rtol=1e-6)
+
+
+def test_missing_tiers_are_named_before_any_work(tiny_scans):
+    from v1lib.evaluation import evaluate
+
+    scan, ds = next(iter(tiny_scans.items()))
+    no_train = ds.assign_coords(tier=("trial", np.where(ds.tier == "train", "final_test",
+                                                        ds.tier.values)))
+    with pytest.raises(ValueError, match=f"scan '{scan}' has no 'train' samples"):
+        prepare({scan: no_train})
+    tensors = prepare({scan: ds})
+    m = build_model(tensors, ModelConfig(core=CORE), 0)
+    with pytest.raises(ValueError, match=f"scan '{scan}' has no 'final_test' samples to score"):
+        evaluate(m, tensors, {scan: ds}, "final_test")
+    assert set(tensors[scan].tiers) == {"train", "validation", "test"}

@@ -7,10 +7,14 @@ For each chapter ``notebooks/NN_name.py`` (jupytext percent format) the runner
 3. tidies the outputs (progress bars keep their final state; the parameters
    cells are hidden) and writes ``book/chapters/NN_name.ipynb`` atomically.
 
-A chapter is skipped when its notebook, parameters, profile, v1lib source and
-data manifest are unchanged since its last successful run (a stamp file beside
-the executed notebook records the key). A failed run leaves no output and no
-stamp, and raises :class:`ChapterError` naming the chapter, cell and error.
+A chapter is skipped when nothing it depends on changed since its last
+successful run (a stamp file beside the executed notebook records the key): its
+notebook, parameters and profile, the ``v1lib`` modules it imports (directly or
+through others; :mod:`v1lib.source`) and the manifest entries of the datasets it
+is given. An edit to code that a chapter does not use leaves it alone. A failed
+run leaves no output and no stamp, and raises :class:`ChapterError` naming the
+chapter, cell and error. Each chapter's time is reported against the profile's
+budget for it (``budgets`` in ``profiles/<name>.yaml``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths, profiles
+import yaml
+
+from . import paths, profiles, source
 from .cache import atomic_path, write_json_atomic
 
 KERNEL = "python3"
@@ -62,22 +68,28 @@ def select(only: list[str] | None, root: Path | None = None) -> list[Chapter]:
     return out
 
 
-def source_digest(root: Path) -> str:
-    """Hash of everything a chapter's result depends on besides the notebook."""
-    h = hashlib.sha256()
-    files = sorted((root / "v1lib").rglob("*.py")) + sorted((root / "profiles").glob("*.yaml"))
-    files += [root / "data_manifest.yaml"]
-    for f in files:
-        h.update(str(f.relative_to(root)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+def modules(chapter: Chapter) -> list[str]:
+    """The ``v1lib`` modules a chapter imports, directly or through others."""
+    return source.closure(source.imported_modules(chapter.source.read_text()))
 
 
-def cache_key(chapter: Chapter, parameters: dict, root: Path) -> str:
+def _manifest_entries(parameters: dict, root: Path) -> dict:
+    """The manifest entries of the datasets the parameters name."""
+    path = root / "data_manifest.yaml"
+    doc = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    entries = (doc or {}).get("datasets") or {}
+    names = {str(v) for v in parameters.values() if isinstance(v, str)}
+    return {n: entries[n] for n in sorted(names & set(entries))}
+
+
+def cache_key(chapter: Chapter, parameters: dict, root: Path, profile_path: Path) -> str:
+    """Hash of everything a chapter's result depends on."""
     h = hashlib.sha256()
     h.update(chapter.source.read_bytes())
     h.update(json.dumps(parameters, sort_keys=True).encode())
-    h.update(source_digest(root).encode())
+    h.update(profile_path.read_bytes())
+    h.update(source.digest(modules(chapter)).encode())
+    h.update(json.dumps(_manifest_entries(parameters, root), sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -198,13 +210,16 @@ def run(profile: str = "auto", only: list[str] | None = None, book_dir: Path | N
     book_dir = Path(book_dir) if book_dir else root / "book"
     params = {"profile": prof["name"], **prof["parameters"],
               "results_dir": str(paths.results_dir(results_dir))}
+    budgets = prof["budgets"]
     report = []
     for ch in select(only, root):
         out = book_dir / "chapters" / f"{ch.name}.ipynb"
-        key = cache_key(ch, params, root)
+        key = cache_key(ch, params, root, prof["path"])
+        budget = budgets["chapters"].get(ch.name)
         if not force and is_fresh(out, key):
             log(f"[book] {ch.name}: unchanged, not re-executed")
-            report.append({"chapter": ch.name, "executed": False, "seconds": 0.0})
+            report.append({"chapter": ch.name, "executed": False, "seconds": 0.0,
+                           "budget": budget})
             continue
         _stamp(out).unlink(missing_ok=True)
         log(f"[book] {ch.name}: executing with profile '{prof['name']}' ...")
@@ -215,9 +230,23 @@ def run(profile: str = "auto", only: list[str] | None = None, book_dir: Path | N
             raise
         write_json_atomic(_stamp(out), {"key": key, "profile": prof["name"],
                                         "seconds": round(seconds, 1)})
-        log(f"[book] {ch.name}: done in {seconds:.0f} s")
-        report.append({"chapter": ch.name, "executed": True, "seconds": seconds})
+        log(f"[book] {ch.name}: done in {seconds:.0f} s{against(seconds, budget)}")
+        report.append({"chapter": ch.name, "executed": True, "seconds": seconds,
+                       "budget": budget})
+    total = sum(r["seconds"] for r in report)
+    whole = [f"{budgets[k]:.0f} s {what}" for k, what in
+             (("book", "from scratch"), ("book_cached", "with every model cached")) if k in budgets]
+    log(f"[book] executed {sum(r['executed'] for r in report)} of {len(report)} chapter(s) in "
+        f"{total:.0f} s" + (f"; the whole book's budget: {', '.join(whole)}" if whole else ""))
     return report
+
+
+def against(seconds: float, budget: float | None) -> str:
+    """' (34 % of its budget of 720 s)', or a warning past the budget."""
+    if budget is None:
+        return ""
+    share = f"{100 * seconds / budget:.0f} % of its budget of {budget:.0f} s"
+    return f" ({share})" if seconds <= budget else f" (OVER BUDGET: {share})"
 
 
 def build_html(book_dir: Path | None = None, log=print) -> Path:

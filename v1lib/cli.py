@@ -17,8 +17,8 @@ import yaml
 
 
 def _simulate(args) -> int:
+    from .cache import netcdf_attrs, provenance
     from .data.netcdf import save_scans
-    from .provenance import collect, netcdf_attrs
     from .sim.static import StaticConfig, simulate_static
 
     config = {}
@@ -37,7 +37,7 @@ def _simulate(args) -> int:
     except (ValueError, TypeError) as err:
         raise SystemExit(f"error: {err}") from None
     scans = simulate_static(cfg, args.seed, show_progress=not args.quiet)
-    prov = collect(config=cfg, seed=args.seed)
+    prov = provenance(config=cfg, seed=args.seed)
     out = save_scans(scans, args.out, attrs={"dataset": Path(args.out).stem, **netcdf_attrs(prov)})
     n = sum(ds.sizes["neuron"] for ds in scans.values())
     print(f"wrote {out} ({len(scans)} scans, {n} neurons)")
@@ -59,7 +59,7 @@ def _book(args) -> int:
 
 
 def _data(args) -> int:
-    from .data import load
+    from .datasets import load
 
     scans = load(args.name, results_dir=args.results_dir)
     for name, ds in scans.items():
@@ -69,15 +69,17 @@ def _data(args) -> int:
 
 def _fit(args) -> int:
     from . import profiles
-    from .data import load
+    from .datasets import load
     from .evaluation import evaluate, write_predictions
-    from .studies import model_configs
-    from .train import data_fingerprint, train_model
+    from .model_cache import train_model
+    from .studies.static import model_configs
+    from .tensors import data_fingerprint
 
     try:
         model_cfg, train_cfg = model_configs(args.profile, readout=args.model,
                                              grid_predictor=not args.no_grid,
-                                             shifter=args.shifter, modulator=args.modulator)
+                                             shifter="mlp" if args.shifter else None,
+                                             modulator="mlp" if args.modulator else None)
         scans = load(args.data, results_dir=args.results_dir)
         tier = args.tier
         withheld = [s for s, ds in scans.items()
@@ -94,7 +96,7 @@ def _fit(args) -> int:
                           provenance_extra={"data": Path(str(args.data)).name,
                                             "data_fingerprint": data_fingerprint(scans),
                                             "profile": profiles.resolve(args.profile)})
-        scores, summary, preds = evaluate(res.model, res.data, scans, tier)
+        scores, summary, preds = evaluate(res.model, res.tensors, scans, tier)
     except (ValueError, KeyError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -104,9 +106,11 @@ def _fit(args) -> int:
 
     summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)  # JSON null
                for k, v in summary.items()}
+    h = res.history.attrs
     write_json_atomic(out / "metrics.json", {"tier": tier, **summary,
-                                             "best_val_corr": res.history.attrs["best_val_corr"],
-                                             "epochs": int(res.history.attrs["epochs"])})
+                                             "best_val_score": h["best_val_score"],
+                                             "val_score_metric": h["score"],
+                                             "epochs": int(h["epochs"])})
     write_predictions(preds, scores, out / "predictions.nc")
     keys = ("single_trial_corr", "corr_to_avg", "feve", "fraction_oracle", "gt_ceiling_fraction")
     print("  ".join(f"{k}={summary[k]:.3f}" for k in keys if summary.get(k) is not None))

@@ -1,10 +1,14 @@
 """Scoring a trained model on a tier: predictions, per-neuron metrics, and the
 population numbers in the form Lurz et al. (2021) and Sensorium report them.
 
-On simulated data two ground-truth ceilings are added: the correlation of the
-responses with the noise-free rate ``gt_rate`` (which includes a latent brain
-state no model can see), and with the *observable* rate, the rate a model that
-sees the image, the eye position and the behaviour could at best predict.
+Any sample layout is scored: responses have the schema's sample dimension first
+and the neuron last, with, between them, e.g. time bins; every (sample, bin)
+is one observation, and observations repeat each other when their samples
+share the schema's repeat key (and their bin). On simulated data two
+ground-truth ceilings are added: the correlation of the responses with the
+noise-free rate ``gt_rate`` (which includes a latent brain state no model can
+see), and with ``gt_observable_rate``, the rate a model that sees every
+recorded input could at best predict.
 """
 
 from __future__ import annotations
@@ -13,72 +17,122 @@ import numpy as np
 import xarray as xr
 
 from . import metrics
-from .sim.calibration import FEV_THRESHOLD
-from .train import ScanTensors, predict_tier
+from .cache import atomic_path
+from .data import schemas
+from .predict import predict_tier
+from .tensors import ScanTensors
 
 
-def observable_rate(ds: xr.Dataset) -> np.ndarray:
-    """Noise-free rate without the latent state: stimulus rate times the
-    behavioural gain (the simulator's behaviour z-scores use all trials)."""
-    b = ds.behavior.values.astype(np.float64)
-    bz = (b - b.mean(0)) / b.std(0)
-    return ds.gt_stimulus_rate.values * np.exp(bz @ ds.gt_behavior_weights.values.T)
-
-
-def predictions(model, data: dict[str, ScanTensors], scans: dict[str, xr.Dataset],
-                tier: str = "test") -> dict[str, xr.DataArray]:
-    """Predicted responses on ``tier`` in the scans' original units, labelled
-    like the data: ``{scan: DataArray(trial, neuron)}``."""
-    preds = predict_tier(model, data, tier)
+def tier_samples(tensors: dict[str, ScanTensors], scans: dict[str, xr.Dataset],
+                 tier: str) -> dict[str, xr.Dataset]:
+    """Each scan restricted to the samples of ``tier`` (by position), in the order
+    the model predicts them; a scan without such samples is named."""
     out = {}
-    for s, p in preds.items():
-        idx = data[s].tiers[tier].cpu().numpy()
-        ds = scans[s].isel(trial=idx)
-        values = (p.cpu().numpy() * data[s].info.response_std[None]).astype(np.float32)
-        out[s] = xr.DataArray(values, dims=("trial", "neuron"),
-                              coords={k: v for k, v in ds.responses.coords.items()},
-                              name="predictions", attrs={"units": ds.responses.attrs.get("units", "")})
+    for s, ds in scans.items():
+        idx = tensors[s].tiers.get(tier)
+        if idx is None or len(idx) == 0:
+            raise ValueError(f"scan '{s}' has no '{tier}' samples to score")
+        out[s] = ds.isel({schemas.of(ds).sample_dim: idx.cpu().numpy()})
     return out
 
 
-def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | None = None) -> xr.Dataset:
-    """Per-neuron metrics of one scan's predictions on repeated trials."""
-    r, p, ids = responses.values, pred.values, responses.image_id.values
+def predictions(model, tensors: dict[str, ScanTensors], scans: dict[str, xr.Dataset],
+                tier: str = "test") -> dict[str, xr.DataArray]:
+    """Predicted responses on ``tier`` in the scans' original units, labelled
+    like the responses: ``{scan: DataArray(sample, ..., neuron)}``."""
+    samples = tier_samples(tensors, {s: scans[s] for s in tensors}, tier)
+    out = {}
+    for s, p in predict_tier(model, tensors, tier).items():
+        resp = samples[s][schemas.of(samples[s]).responses]
+        values = (p.cpu().numpy() * tensors[s].info.response_std).astype(np.float32)
+        out[s] = resp.copy(data=values).rename("predictions")
+        out[s].attrs = {"units": resp.attrs.get("units", "")}
+    return out
+
+
+def observations(values: xr.DataArray, repeat_key: str,
+                 burn_in: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (sample, ..., neuron) as (observation, neuron), and the repeat id
+    of each observation: the sample's repeat key and the position within it.
+    ``burn_in``: leading time steps (axis 1) left out."""
+    v = values.values
+    ids = values[repeat_key].values
+    if v.ndim == 2:
+        if burn_in:
+            raise ValueError(f"a burn-in of {burn_in} steps needs a time axis; these values have "
+                             f"dims {values.dims}")
+        return v, ids
+    v = v[:, burn_in:]
+    within = int(np.prod(v.shape[1:-1]))
+    pairs = np.stack([np.repeat(np.unique(ids, return_inverse=True)[1], within),
+                      np.tile(np.arange(within), len(ids))], 1)
+    return v.reshape(-1, v.shape[-1]), np.unique(pairs, axis=0, return_inverse=True)[1].ravel()
+
+
+def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | None = None,
+                  repeat_key: str | None = None, burn_in: int = 0) -> xr.Dataset:
+    """Per-neuron metrics of one scan's predictions. ``ds``, the scan (or its
+    samples of the tier, in the order of ``responses``), adds the ground-truth
+    ceilings where it holds ``gt_rate`` and ``gt_observable_rate``."""
+    if repeat_key is None and ds is None:
+        raise ValueError("neuron_scores needs the scan (ds) or its repeat key (repeat_key)")
+    key = repeat_key or schemas.of(ds).repeat_key
+    r, ids = observations(responses, key, burn_in)
+    p = observations(pred, key, burn_in)[0]
     out = {"single_trial_corr": metrics.corr(r, p), "corr_to_avg": metrics.corr_to_average(r, p, ids)}
     if metrics.group_repeats(ids):
         out.update(oracle_corr=metrics.oracle_corr(r, ids), fev=metrics.fev(r, ids),
                    feve=metrics.feve(r, p, ids))
-    else:  # no repeated images on this tier: no noise ceiling
+    else:  # no repeated stimuli on this tier: no noise ceiling
         out.update({k: np.full(r.shape[1], np.nan) for k in ("oracle_corr", "fev", "feve")})
-    if ds is not None and "gt_rate" in ds:
-        obs = xr.DataArray(observable_rate(ds), dims=("trial", "neuron"), coords={"trial": ds.trial})
-        out["gt_ceiling_corr"] = metrics.corr(r, ds.gt_rate.sel(trial=responses.trial).values)
-        out["gt_observable_ceiling_corr"] = metrics.corr(r, obs.sel(trial=responses.trial).values)
+    for name, var in (("gt_ceiling_corr", "gt_rate"),
+                      ("gt_observable_ceiling_corr", "gt_observable_rate")):
+        if ds is not None and var in ds:
+            truth = observations(_aligned(ds[var], responses), key, burn_in)[0]
+            out[name] = metrics.corr(r, truth)
     coords = {k: ("neuron", responses[k].values) for k in ("unit_id", "animal")
               if k in responses.coords}
     return xr.Dataset({k: ("neuron", np.asarray(v, dtype=np.float32)) for k, v in out.items()},
                       coords=coords)
 
 
-def evaluate(model, data: dict[str, ScanTensors], scans: dict[str, xr.Dataset],
-             tier: str = "test") -> tuple[xr.Dataset, dict, dict[str, xr.DataArray]]:
+def _aligned(var: xr.DataArray, responses: xr.DataArray) -> xr.DataArray:
+    """``var`` at the samples of ``responses``: the same samples already, or
+    selected by the sample coordinate both carry."""
+    dim = responses.dims[0]
+    same = var.sizes[dim] == responses.sizes[dim] and (
+        dim not in var.indexes or dim not in responses.indexes
+        or var.indexes[dim].equals(responses.indexes[dim]))
+    if same:
+        return var
+    if dim in var.indexes and dim in responses.indexes:
+        return var.sel({dim: responses[dim]})
+    raise ValueError(f"cannot match '{var.name}' to the scored samples: give the scan's samples "
+                     f"of the tier, or a scan with a '{dim}' coordinate")
+
+
+def evaluate(model, tensors: dict[str, ScanTensors], scans: dict[str, xr.Dataset],
+             tier: str = "test", burn_in: int = 0
+             ) -> tuple[xr.Dataset, dict, dict[str, xr.DataArray]]:
     """Per-neuron scores of every scan (concatenated along ``neuron``), the
-    population summary, and the predictions."""
-    preds = predictions(model, data, scans, tier)
+    population summary, and the predictions. ``burn_in``: leading time steps
+    left out of the scores (as the objective leaves them out of training)."""
+    preds = predictions(model, tensors, scans, tier)
+    samples = tier_samples(tensors, {s: scans[s] for s in preds}, tier)
     per = []
     for s, p in preds.items():
-        resp = scans[s].responses.sel(trial=p.trial)
-        per.append(neuron_scores(resp, p, scans[s]).assign_coords(
+        resp = samples[s][schemas.of(samples[s]).responses]
+        per.append(neuron_scores(resp, p, samples[s], burn_in=burn_in).assign_coords(
             scan=("neuron", np.full(p.sizes["neuron"], s))))
     scores = xr.concat(per, dim="neuron")
     return scores, summarize(scores), preds
 
 
 def summarize(scores: xr.Dataset) -> dict:
-    """Population numbers: means over neurons (FEVE over FEV >= 0.15), fraction
-    oracle, and on simulated data the fractions of the ground-truth ceilings
-    (ratios of population means)."""
-    keep = scores.fev.values >= FEV_THRESHOLD
+    """Population numbers: means over neurons (FEVE over FEV >= the Sensorium
+    threshold), fraction oracle, and on simulated data the fractions of the
+    ground-truth ceilings (ratios of population means)."""
+    keep = scores.fev.values >= metrics.FEV_THRESHOLD
     feve = scores.feve.values[keep]
     out = {
         "n_neurons": int(scores.sizes["neuron"]),
@@ -89,18 +143,17 @@ def summarize(scores: xr.Dataset) -> dict:
                                                     scores.oracle_corr.values)
                             if np.isfinite(scores.oracle_corr.values).all() else float("nan")),
     }
-    if "gt_ceiling_corr" in scores:
-        m = float(scores.single_trial_corr.mean())
-        out["gt_ceiling_fraction"] = m / float(scores.gt_ceiling_corr.mean())
-        out["gt_observable_ceiling_fraction"] = m / float(scores.gt_observable_ceiling_corr.mean())
+    m = float(scores.single_trial_corr.mean())
+    for name, ceiling in (("gt_ceiling_fraction", "gt_ceiling_corr"),
+                          ("gt_observable_ceiling_fraction", "gt_observable_ceiling_corr")):
+        if ceiling in scores:
+            out[name] = m / float(scores[ceiling].mean())
     return out
 
 
 def write_predictions(preds: dict[str, xr.DataArray], scores: xr.Dataset, path) -> None:
     """One NetCDF group per scan holding its predictions and per-neuron scores,
     written atomically."""
-    from .cache import atomic_path
-
     with atomic_path(path) as tmp:
         for k, (scan, p) in enumerate(preds.items()):
             sc = scores.isel(neuron=scores.scan.values == scan).drop_vars("scan")

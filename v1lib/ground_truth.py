@@ -1,4 +1,4 @@
-"""Trained models against the in-silico V1's ground truth: where each model
+"""Trained models of static images against the simulated V1's ground truth: where each model
 neuron looks (receptive-field centres mapped in silico), how the model moves
 receptive fields with the eye (shifter), how it scales responses with
 behaviour (modulator), and which groups of true neurons it falls short on."""
@@ -10,54 +10,25 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from . import probes
 from .models.encoder import Encoder
 
 
-def _inputs(model: Encoder, scan: str, batch: int, device):
-    b = model.mean_behavior(scan, batch) if model.modulators is not None else None
-    p = torch.zeros(batch, 2, device=device) if model.shifters is not None else None
-    return b, p
+def model_function(model: Encoder, scan: str):
+    """The model of ``scan`` as a differentiable function of stimuli in its
+    normalised input units (B, 1, H, W), the eye and behaviour at their means."""
+    model.eval()
+    return lambda x: model(scan, x, **model.default_inputs(scan, len(x)))
 
 
 def rf_maps(model: Encoder, scan: str, image_shape: tuple[int, int], n_samples: int = 8,
             chunk: int = 250, seed: int = 0) -> xr.DataArray:
-    """Sensitivity map of every neuron: the mean squared gradient of its
-    predicted response with respect to white-noise images (in the model's
-    normalised input units), at the mean eye position and behaviour.
-
-    Each image of a batch serves one neuron, so one backward pass gives the
-    gradients of ``chunk`` neurons at once."""
-    model.eval()
-    dev = next(model.parameters()).device
-    n = model.readouts[scan].features.shape[0]
-    h, w = image_shape
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    maps = torch.zeros(n, h, w)
-    for s in range(0, n, chunk):
-        idx = torch.arange(s, min(s + chunk, n))
-        b, p = _inputs(model, scan, len(idx), dev)
-        for _ in range(n_samples):
-            x = torch.randn(len(idx), 1, h, w, generator=gen).to(dev).requires_grad_(True)
-            out = model(x, scan, b, p)
-            (g,) = torch.autograd.grad(out[torch.arange(len(idx)), idx.to(dev)].sum(), x)
-            maps[idx] += g[:, 0].detach().cpu() ** 2
-    maps /= n_samples
-    return xr.DataArray(maps.numpy(), dims=("neuron", "y", "x"),
-                        coords={"neuron": np.arange(n), "y": np.arange(h), "x": np.arange(w)},
-                        name="sensitivity", attrs={"units": "(normalised response / input SD)^2"})
-
-
-def map_centres(maps: xr.DataArray, level: float = 0.5) -> xr.Dataset:
-    """Centroid of each map above ``level`` x its maximum, in pixels."""
-    m = maps.values
-    top = m.reshape(len(m), -1).max(1)[:, None, None]
-    wts = np.clip(m - level * top, 0, None)
-    tot = wts.sum((1, 2)) + 1e-30
-    ys, xs = np.arange(m.shape[1]), np.arange(m.shape[2])
-    cx = (wts.sum(1) * xs).sum(1) / tot
-    cy = (wts.sum(2) * ys).sum(1) / tot
-    return xr.Dataset({"rf_x": ("neuron", cx), "rf_y": ("neuron", cy)},
-                      coords={"neuron": maps.neuron.values})
+    """:func:`v1lib.probes.sensitivity_maps` of every model neuron of ``scan``, to
+    white noise in the model's normalised input units."""
+    return probes.sensitivity_maps(model_function(model, scan), model.readouts[scan].features.shape[0],
+                                   image_shape, n_samples, chunk, seed,
+                                   device=next(model.parameters()).device,
+                                   units="(normalised response / input SD)^2")
 
 
 def compare_rf_centres(model_xy: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
@@ -88,8 +59,9 @@ def recovered_shifts(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Dataset:
     model.eval()
     dev = next(model.parameters()).device
     norm = model.normalizers[scan]
-    pupil = norm.pupil(torch.as_tensor(ds.pupil_center.values, dtype=torch.float32, device=dev))
-    delta = model.shifters[scan](pupil).cpu().numpy()
+    eye = norm.normalize("eye", torch.as_tensor(ds.pupil_center.values, dtype=torch.float32,
+                                                device=dev))
+    delta = model.shifters[scan](eye).cpu().numpy()
     h, w = model.core.output_shape(ds.sizes["y"], ds.sizes["x"])
     px = delta * np.array([(w - 1) / 2, (h - 1) / 2]) * model.core.config.stride
     return xr.Dataset({"model_shift": (("trial", "eye_axis"), px),
@@ -127,7 +99,8 @@ def recovered_gain_weights(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Data
     dev = next(model.parameters()).device
     norm = model.normalizers[scan]
     b = ds.behavior.values.astype(np.float64)
-    gain = model.modulators[scan](norm.behavior(torch.as_tensor(b, dtype=torch.float32, device=dev)))
+    gain = model.modulators[scan](norm.normalize("behavior", torch.as_tensor(b, dtype=torch.float32,
+                                                                             device=dev)))
     log_g = np.log(gain.cpu().numpy().astype(np.float64))
     bz = (b - b.mean(0)) / b.std(0)
     design = np.column_stack([np.ones(len(bz)), bz])

@@ -1,9 +1,10 @@
 """Metrics of neural prediction, with the formulas of neuralpredictors / Sensorium.
 
-Conventions: responses and predictions are arrays (trials, neurons) or xarray
-objects with a ``trial`` dimension; repeats of an image share its ``image_id``.
+Conventions: responses and predictions are arrays (observations, neurons), an
+observation being a trial or a time bin of one; observations of repeats of the
+same stimulus share a repeat id.
 Correlations use the population SD (ddof=0) and eps=1e-8, FEV and FEVE the
-sample variance (ddof=1); see the book's metrics appendix.
+sample variance (ddof=1).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 EPS = 1e-8
+# Sensorium reports FEVE over the neurons whose fraction of explainable variance
+# is at least this (Willeke et al. 2022)
+FEV_THRESHOLD = 0.15
 
 
 def corr(x: np.ndarray, y: np.ndarray, axis: int = 0) -> np.ndarray:

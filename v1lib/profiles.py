@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -9,6 +10,7 @@ import yaml
 from . import paths
 
 AUTO = "auto"
+ENV = "V1LIB_PROFILE"  # what "auto" means on this machine, when set
 
 
 def available(root: Path | None = None) -> list[str]:
@@ -17,8 +19,11 @@ def available(root: Path | None = None) -> list[str]:
 
 
 def resolve(name: str) -> str:
-    """``auto`` -> ``gpu`` when CUDA is available, else ``cpu``; others unchanged."""
+    """``auto`` -> $V1LIB_PROFILE when set, else ``gpu`` when CUDA is available,
+    else ``cpu``; other names unchanged."""
     if name == AUTO:
+        if os.environ.get(ENV):
+            return os.environ[ENV]
         import torch
 
         return "gpu" if torch.cuda.is_available() else "cpu"
@@ -40,7 +45,29 @@ def load(name: str, root: Path | None = None) -> dict:
         raise ValueError(f"{path.name}: notebook parameters must be flat values; "
                          f"{sorted(bad)} are not")
     return {"name": resolved, "description": doc.get("description", ""), "parameters": params,
-            "path": path}
+            "path": path, "budgets": _budgets(doc.get("budgets"), path.name)}
+
+
+def _budgets(doc, source: str) -> dict:
+    """``budgets`` of a profile: minutes per chapter (from scratch), for the whole
+    book from scratch (``book``) and with every model cached (``book_cached``);
+    returned in seconds."""
+    doc = doc or {}
+    unknown = set(doc) - {"chapters", "book", "book_cached"}
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)} in 'budgets'; "
+                         "known: book, book_cached, chapters")
+    out = {"chapters": {}}
+    for k, v in {**{f"chapters.{c}": m for c, m in (doc.get("chapters") or {}).items()},
+                 **{k: doc[k] for k in ("book", "book_cached") if k in doc}}.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise ValueError(f"{source}: budget '{k}' must be a positive number of minutes, "
+                             f"got {v!r}")
+        if k.startswith("chapters."):
+            out["chapters"][k.removeprefix("chapters.")] = 60.0 * v
+        else:
+            out[k] = 60.0 * v
+    return out
 
 
 def device(requested: str = "auto") -> str:

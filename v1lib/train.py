@@ -1,25 +1,24 @@
-"""Training: one loop for every model of the static chapters.
+"""Training: one loop for every model of the book.
 
 The recipe of neuralpredictors' ``standard_trainer`` (Lurz et al. 2021,
-Sensorium 2022): Poisson loss summed over the batch and scaled by
-sqrt(trials / batch size), plus the core's and readouts' penalties; Adam; one
-batch of every animal per optimiser step; the mean validation correlation
-checked every epoch; after ``patience`` epochs without improvement the best
-weights are restored and, ``lr_decay_steps`` - 1 times, the learning rate
-decays (by ``lr_decay_factor``, not below ``min_lr``) and training goes on; at
-the ``lr_decay_steps``-th time it stops with the best weights.
+Sensorium 2022): Adam; one batch of every scan per optimiser step, each
+contributing its objective's loss (:mod:`v1lib.objectives`) plus the model's
+penalties; the objective's validation score checked every epoch; after
+``patience`` epochs without improvement the best weights are restored and,
+``lr_decay_steps`` - 1 times, the learning rate decays (by ``lr_decay_factor``,
+not below ``min_lr``) and training goes on; at the ``lr_decay_steps``-th time it
+stops with the best weights.
 
-All data live on the device as tensors (no per-sample loading), images and
-convolutions in channels-last layout; with a frozen core, the training steps
-read its features computed once, not every epoch. A checkpoint written after
-every epoch lets an interrupted run resume where it stopped;
-:func:`fit_cached` keeps finished models under ``results/models/<config hash>``.
+A model is anything called as ``model(scan, **inputs)`` on a batch of a scan's
+tensors (:class:`v1lib.tensors.ScanTensors`) that has ``regularizer(scan,
+core=...)``, ``clamp_()`` (run after every step) and, for ``freeze_core``, a
+``core`` whose output it accepts as ``features=``. With a frozen core, the
+training steps read its features computed once, not every epoch. A checkpoint
+written after every epoch lets an interrupted run resume where it stopped.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -29,16 +28,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import paths
-from .cache import atomic_path, canonical_json, config_hash, write_json_atomic
+from .cache import atomic_path
 from .config import check_options
-from .models.encoder import Encoder, ModelConfig, ScanInfo
+from .objectives import Poisson
+from .predict import autocast, core_features, predict_tier
 from .progress import progress
-from .provenance import collect, netcdf_attrs
-
-# Bump when a change of the model or training code changes the trained weights
-# for a given config and seed: cached models are keyed by it.
-TRAINING_VERSION = 4
+from .tensors import ScanTensors
 
 
 @dataclass(frozen=True)
@@ -51,7 +46,7 @@ class TrainConfig:
     lr_decay_factor: float = 0.3
     min_lr: float = 1e-4
     tolerance: float = 1e-6
-    train_fraction: float = 1.0  # fraction of each scan's training images used
+    train_fraction: float = 1.0  # fraction of each scan's training samples used
     freeze_core: bool = False  # train readouts (and shifters, modulators) only
 
     @classmethod
@@ -64,321 +59,134 @@ class TrainConfig:
         return cfg
 
 
-# ----------------------------------------------------------------------------- data
+def validation_score(model, tensors: dict[str, ScanTensors], objective=Poisson()) -> float:
+    """The objective's score on the validation tier of every scan."""
+    preds = predict_tier(model, tensors, "validation")
+    return objective.score(preds, {s: d.targets[d.tiers["validation"]] for s, d in tensors.items()})
 
 
-@dataclass
-class ScanTensors:
-    """One scan on the device, normalised; trial indices per tier."""
-
-    images: torch.Tensor  # (T, 1, H, W)
-    responses: torch.Tensor  # (T, N)
-    behavior: torch.Tensor  # (T, 3)
-    pupil: torch.Tensor  # (T, 2)
-    tiers: dict[str, torch.Tensor]
-    info: ScanInfo
-
-    @property
-    def n_trials(self) -> int:
-        return self.images.shape[0]
-
-
-def train_subset(ds: xr.Dataset, fraction: float) -> np.ndarray:
-    """Trial indices of the training images kept at ``fraction``: a fixed random
-    order per scan, so smaller fractions are subsets of larger ones."""
-    train = np.flatnonzero(ds.tier.values == "train")
-    if fraction >= 1:
-        return train
-    rng = np.random.default_rng(int(config_hash(str(ds.attrs.get("scan", "")), 8), 16))
-    order = rng.permutation(len(train))
-    keep = max(1, int(round(fraction * len(train))))
-    return np.sort(train[order[:keep]])
-
-
-def scan_info(ds: xr.Dataset, train_idx: np.ndarray) -> ScanInfo:
-    """Normalisation statistics from the training trials (neuralpredictors' rules,
-    which take them from all tiers:
-    responses divided by their SD, floored at 1 % of the mean SD; behaviour
-    divided by its SD; images and pupil centre z-scored)."""
-    img = ds.images.values[train_idx].astype(np.float64)
-    r_std = ds.responses.values[train_idx].std(0)
-    floor = 0.01 * r_std.mean()
-    beh = ds.behavior.values[train_idx]
-    pup = ds.pupil_center.values[train_idx]
-    safe = lambda s: np.where(s > 1e-8, s, 1.0)
-    return ScanInfo(
-        n_neurons=ds.sizes["neuron"],
-        cortical_xy=np.stack([ds.cortical_x.values, ds.cortical_y.values], 1).astype(np.float32),
-        image_mean=float(img.mean()), image_std=float(safe(img.std())),
-        response_std=np.where(r_std > floor, r_std, max(floor, 1e-8)).astype(np.float32),
-        behavior_mean=beh.mean(0), behavior_std=safe(beh.std(0)),
-        pupil_mean=pup.mean(0), pupil_std=safe(pup.std(0)),
-    )
-
-
-def to_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device) -> ScanTensors:
-    f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
-    tiers = {t: torch.as_tensor(np.flatnonzero(ds.tier.values == t), device=device)
-             for t in ("validation", "test")}
-    tiers["train"] = torch.as_tensor(train_idx, device=device)
-    return ScanTensors(
-        images=((f(ds.images.values) - info.image_mean) / info.image_std)[:, None]
-        .contiguous(memory_format=torch.channels_last),
-        responses=f(ds.responses.values) / f(info.response_std),
-        behavior=f(ds.behavior.values) / f(info.behavior_std),
-        pupil=(f(ds.pupil_center.values) - f(info.pupil_mean)) / f(info.pupil_std),
-        tiers=tiers, info=info)
-
-
-def prepare(scans: dict[str, xr.Dataset], device="cpu", train_fraction: float = 1.0):
-    """``{scan: ScanTensors}`` ready for training and evaluation."""
-    out = {}
-    for name, ds in scans.items():
-        idx = train_subset(ds, train_fraction)
-        if not (ds.tier == "validation").any():
-            raise ValueError(f"scan '{name}' has no 'validation' trials: early stopping needs them")
-        out[name] = to_tensors(ds, scan_info(ds, idx), idx, device)
-    return out
-
-
-def data_fingerprint(scans: dict[str, xr.Dataset]) -> str:
-    """A short hash that changes when the data change (cache key of models)."""
-    desc = {n: [int(ds.sizes["trial"]), int(ds.sizes["neuron"]),
-                float(ds.responses.values.astype(np.float64).sum()),
-                float(ds.images.values[:16].astype(np.float64).sum())] for n, ds in scans.items()}
-    return config_hash(desc)
-
-
-# ----------------------------------------------------------------------------- loop
-
-
-def poisson_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (pred - target * torch.log(pred + 1e-12)).sum()
-
-
-def batch_corr(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Per-column Pearson correlation (ddof=0, eps as in neuralpredictors)."""
-    xm, ym = x - x.mean(0), y - y.mean(0)
-    return (xm * ym).mean(0) / ((x.std(0, unbiased=False) + eps) * (y.std(0, unbiased=False) + eps))
-
-
-def autocast(device):
-    """bfloat16 autocast on CUDA; a no-op elsewhere (CPU runs stay in float32)."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-@torch.no_grad()
-def predict_tier(model: Encoder, data: dict[str, ScanTensors], tier: str,
-                 batch_size: int = 512) -> dict[str, torch.Tensor]:
-    """Normalised predictions of every scan on ``tier``."""
-    model.eval()
-    out = {}
-    for scan, d in data.items():
-        idx = d.tiers[tier]
-        parts = []
-        for s in range(0, len(idx), batch_size):
-            i = idx[s:s + batch_size]
-            with autocast(d.images.device):
-                parts.append(model(d.images[i], scan, d.behavior[i], d.pupil[i]).float())
-        out[scan] = torch.cat(parts) if parts else torch.empty(0, d.info.n_neurons)
-    return out
-
-
-@torch.no_grad()
-def core_features(model: Encoder, data: dict[str, ScanTensors],
-                  batch_size: int = 512) -> dict[str, torch.Tensor]:
-    """The core's output for every trial of every scan, in evaluation mode."""
-    model.core.eval()
-    out = {}
-    for scan, d in data.items():
-        parts = []
-        for s in range(0, d.n_trials, batch_size):
-            with autocast(d.images.device):
-                parts.append(model.core(d.images[s:s + batch_size]).float())
-        out[scan] = torch.cat(parts)
-    return out
-
-
-def validation_score(model, data) -> float:
-    """Mean single-trial correlation on the validation tier, over all neurons."""
-    preds = predict_tier(model, data, "validation")
-    corrs = [batch_corr(preds[s], d.responses[d.tiers["validation"]]) for s, d in data.items()]
-    return float(torch.nan_to_num(torch.cat(corrs)).mean())
-
-
-def _trainable(model: Encoder, freeze_core: bool):
+def _trainable(model, freeze_core: bool):
     if not freeze_core:
         return list(model.parameters())
     model.core.requires_grad_(False)
     return [p for n, p in model.named_parameters() if not n.startswith("core.")]
 
 
-def fit(model: Encoder, data: dict[str, ScanTensors], config: TrainConfig, seed: int,
-        checkpoint: Path | None = None, show_progress: bool = True) -> xr.Dataset:
-    """Train ``model`` in place; return the history (per epoch: loss,
-    validation correlation, learning rate). Resumes from ``checkpoint`` if it
-    exists, and rewrites it after every epoch."""
+def _start(model, opt, gen, checkpoint: Path | None) -> dict:
+    """A new training state, or the one ``checkpoint`` holds (weights and
+    random-number states restored)."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return {"epoch": 0, "best": -math.inf, "best_state": None, "bad": 0, "decays": 0,
+                "history": [], "done": False, "seconds": 0.0}
+    ck = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    torch.set_rng_state(ck["torch_rng"])
+    gen.set_state(ck["batch_rng"])
+    if ck.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ck["cuda_rng"])
+    return ck["state"]
+
+
+def _save(checkpoint: Path, model, opt, gen, state: dict) -> None:
+    with atomic_path(checkpoint) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                    "state": state}, tmp)
+
+
+def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> float:
+    """One epoch: as many steps as the largest scan needs (shorter scans cycle);
+    returns the mean loss per step."""
+    model.train()
+    if c.freeze_core:
+        model.core.eval()  # frozen batch-norm statistics too
+    n_train = {s: len(d.tiers["train"]) for s, d in tensors.items()}
+    steps = max(math.ceil(n / c.batch_size) for n in n_train.values())
+    perms = {s: d.tiers["train"][torch.randperm(n_train[s], generator=gen).to(d.device)]
+             for s, d in tensors.items()}
+    total = 0.0
+    for step in range(steps):
+        opt.zero_grad(set_to_none=True)
+        for s, d in tensors.items():
+            k = (step * c.batch_size) % n_train[s]
+            i = perms[s][k:k + c.batch_size]
+            with autocast(d.device):
+                pred = model(s, **d.batch(i),
+                             **({"features": features[s][i]} if features is not None else {}))
+            loss = (objective.loss(pred, d.targets[i], d.n_samples)
+                    + model.regularizer(s, core=not c.freeze_core))
+            loss.backward()
+            total += float(loss.detach())
+        opt.step()
+        model.clamp_()
+    return total / steps
+
+
+def _after_epoch(state: dict, score: float, model, opt, c: TrainConfig) -> None:
+    """Keep the best weights; at the end of a patience cycle restore them, then
+    decay the learning rate or stop."""
+    if score > state["best"] + c.tolerance:
+        state.update(best=score, bad=0,
+                     best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
+    else:
+        state["bad"] += 1
+    if state["bad"] >= c.patience:
+        model.load_state_dict(state["best_state"])
+        state["bad"] = 0
+        state["decays"] += 1
+        if state["decays"] >= c.lr_decay_steps:
+            state["done"] = True
+        else:
+            for g in opt.param_groups:
+                g["lr"] = max(g["lr"] * c.lr_decay_factor, c.min_lr)
+
+
+def fit(model, tensors: dict[str, ScanTensors], config: TrainConfig, seed: int,
+        checkpoint: Path | None = None, show_progress: bool = True,
+        objective=Poisson()) -> xr.Dataset:
+    """Train ``model`` in place; return the history (per epoch: loss, validation
+    score, learning rate, wall time). Resumes from ``checkpoint`` if it exists,
+    and rewrites it after every epoch."""
     c = config
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(_trainable(model, c.freeze_core), lr=c.lr)
-    st = {"epoch": 0, "best": -math.inf, "best_state": None, "bad": 0, "decays": 0,
-          "history": [], "done": False, "seconds": 0.0}
-    if checkpoint is not None and Path(checkpoint).is_file():
-        ck = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["torch_rng"])
-        gen.set_state(ck["batch_rng"])
-        if ck.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ck["cuda_rng"])
-        st = ck["state"]
-    n_train = {s: len(d.tiers["train"]) for s, d in data.items()}
-    steps = max(math.ceil(n / c.batch_size) for n in n_train.values())
+    state = _start(model, opt, gen, checkpoint)
     # a frozen core computes the same features every epoch: compute them once
-    features = core_features(model, data) if c.freeze_core else None
-    bar = progress(total=c.max_epochs, initial=st["epoch"], desc="training", unit="epoch",
+    features = core_features(model, tensors) if c.freeze_core else None
+    bar = progress(total=c.max_epochs, initial=state["epoch"], desc="training", unit="epoch",
                    disable=not show_progress)
-    while not st["done"] and st["epoch"] < c.max_epochs:
+    while not state["done"] and state["epoch"] < c.max_epochs:
         t0 = time.perf_counter()
-        model.train()
-        if c.freeze_core:
-            model.core.eval()  # frozen batch-norm statistics too
-        perms = {s: d.tiers["train"][torch.randperm(n_train[s], generator=gen).to(d.images.device)]
-                 for s, d in data.items()}
-        total = 0.0
-        for step in range(steps):
-            opt.zero_grad(set_to_none=True)
-            for s, d in data.items():
-                k = (step * c.batch_size) % n_train[s]  # shorter scans cycle
-                i = perms[s][k:k + c.batch_size]
-                with autocast(d.images.device):
-                    pred = model(d.images[i], s, d.behavior[i], d.pupil[i],
-                                 features=features[s][i] if features is not None else None)
-                loss = (math.sqrt(d.n_trials / len(i)) * poisson_loss(pred.float(), d.responses[i])
-                        + model.regularizer(s, core=not c.freeze_core))
-                loss.backward()
-                total += float(loss.detach())
-            opt.step()
-            for ro in model.readouts.values():
-                if hasattr(ro, "clamp_"):
-                    ro.clamp_()
-        score = validation_score(model, data)
+        loss = _epoch(model, tensors, opt, gen, c, objective, features)
+        score = validation_score(model, tensors, objective)
         lr = opt.param_groups[0]["lr"]
-        st["seconds"] += time.perf_counter() - t0
-        st["history"].append((st["epoch"], total / steps, score, lr, st["seconds"]))
-        st["epoch"] += 1
-        if score > st["best"] + c.tolerance:
-            st.update(best=score, bad=0,
-                      best_state={k: v.detach().clone() for k, v in model.state_dict().items()})
-        else:
-            st["bad"] += 1
-        if st["bad"] >= c.patience:  # one patience cycle is over
-            model.load_state_dict(st["best_state"])
-            st["bad"] = 0
-            st["decays"] += 1
-            if st["decays"] >= c.lr_decay_steps:
-                st["done"] = True
-            else:
-                for g in opt.param_groups:
-                    g["lr"] = max(g["lr"] * c.lr_decay_factor, c.min_lr)
+        state["seconds"] += time.perf_counter() - t0
+        state["history"].append((state["epoch"], loss, score, lr, state["seconds"]))
+        state["epoch"] += 1
+        _after_epoch(state, score, model, opt, c)
         bar.update(1)
-        bar.set_postfix(val_corr=f"{score:.3f}", lr=f"{lr:.1e}")
+        bar.set_postfix(val=f"{score:.3f}", lr=f"{lr:.1e}")
         if checkpoint is not None:
-            with atomic_path(checkpoint) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state(),
-                            "cuda_rng": (torch.cuda.get_rng_state_all()
-                                         if torch.cuda.is_available() else None),
-                            "state": st}, tmp)
+            _save(checkpoint, model, opt, gen, state)
     bar.close()
-    if st["best_state"] is not None:
-        model.load_state_dict(st["best_state"])
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
     model.eval()
-    h = np.array(st["history"], dtype=np.float64).reshape(-1, 5)
+    return _history(state, objective)
+
+
+def _history(state: dict, objective) -> xr.Dataset:
+    h = np.array(state["history"], dtype=np.float64).reshape(-1, 5)
     return xr.Dataset(
-        {"train_loss": ("epoch", h[:, 1]), "val_corr": ("epoch", h[:, 2]), "lr": ("epoch", h[:, 3]),
+        {"train_loss": ("epoch", h[:, 1]),
+         "val_score": ("epoch", h[:, 2], {"long_name": f"validation {objective.score_name}"}),
+         "lr": ("epoch", h[:, 3]),
          "seconds": ("epoch", h[:, 4], {"long_name": "wall time since the start of training"})},
         coords={"epoch": h[:, 0].astype(int)},
-        attrs={"best_val_corr": float(st["best"]), "epochs": int(st["epoch"]),
+        attrs={"objective": objective.name, "score": objective.score_name,
+               "best_val_score": float(state["best"]), "epochs": int(state["epoch"]),
                "best_epoch": int(np.argmax(h[:, 2])) if len(h) else -1,
-               "stopped": "early stopping" if st["done"] else "max_epochs"})
-
-
-# ----------------------------------------------------------------------------- cache
-
-
-@dataclass
-class FitResult:
-    model: Encoder
-    history: xr.Dataset
-    folder: Path
-    data: dict[str, ScanTensors]
-
-
-def build_model(scans: dict[str, xr.Dataset], data: dict[str, ScanTensors],
-                config: ModelConfig, seed: int) -> Encoder:
-    torch.manual_seed(seed)
-    first = next(iter(scans.values()))
-    model = Encoder(config, {s: d.info for s, d in data.items()},
-                    (first.sizes["y"], first.sizes["x"]))
-    # channels-last convolutions: depthwise ones run several times faster on CPU
-    return model.to(memory_format=torch.channels_last)
-
-
-def train_model(scans: dict[str, xr.Dataset], model_config: ModelConfig, train_config: TrainConfig,
-                seed: int, out_dir, device="cpu", core_from: Encoder | None = None,
-                show_progress: bool = True, provenance_extra: dict | None = None) -> FitResult:
-    """Train (or resume, or reload) a model into ``out_dir``: ``model.pt``,
-    ``history.nc``, ``config.json``, ``provenance.json``; ``checkpoint.pt``
-    while training. ``core_from`` copies a trained core (for transfer)."""
-    out = Path(out_dir)
-    data = prepare(scans, device, train_config.train_fraction)
-    model = build_model(scans, data, model_config, seed).to(device)
-    if core_from is not None:
-        model.core.load_state_dict(core_from.core.state_dict())
-    config = {"model": model_config.to_dict(), "train": dataclasses.asdict(train_config),
-              "scans": list(scans), "seed": seed, **(provenance_extra or {})}
-    config = json.loads(canonical_json(config))
-    if (out / "config.json").is_file() and json.loads((out / "config.json").read_text()) != config:
-        raise ValueError(f"{out}: holds a run of another configuration (see its config.json); "
-                         "choose another output folder or delete it")
-    final = out / "model.pt"
-    if final.is_file():
-        model.load_state_dict(torch.load(final, map_location=device, weights_only=True))
-        model.eval()
-        with xr.open_dataset(out / "history.nc", engine="h5netcdf") as h:
-            return FitResult(model, h.load(), out, data)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", config)
-    history = fit(model, data, train_config, seed, out / "checkpoint.pt", show_progress)
-    prov = collect(config=config, seed=seed, device=str(device))
-    history.attrs.update(netcdf_attrs(prov))
-    write_json_atomic(out / "provenance.json", prov)
-    with atomic_path(out / "history.nc") as tmp:
-        history.to_netcdf(tmp, engine="h5netcdf")
-    with atomic_path(final) as tmp:
-        torch.save(model.state_dict(), tmp)
-    (out / "checkpoint.pt").unlink(missing_ok=True)
-    return FitResult(model, history, out, data)
-
-
-def fit_cached(scans: dict[str, xr.Dataset], model_config: ModelConfig, train_config: TrainConfig,
-               seed: int, results_dir=None, device="cpu", core_from: FitResult | None = None,
-               show_progress: bool = True) -> FitResult:
-    """:func:`train_model` into ``results/models/<hash>``, the hash of the data,
-    both configs, the seed, ``TRAINING_VERSION`` and (for transfer) the source
-    core's folder: a
-    chapter re-run after a plot edit reloads instead of retraining."""
-    key = {"version": TRAINING_VERSION, "data": data_fingerprint(scans), "model": model_config.to_dict(),
-           "train": dataclasses.asdict(train_config), "seed": seed,
-           "core_from": core_from.folder.name if core_from is not None else None,
-           "device": torch.device(device).type}
-    folder = paths.results_dir(results_dir) / "models" / config_hash(key)
-    return train_model(scans, model_config, train_config, seed, folder, device,
-                       core_from.model if core_from is not None else None, show_progress,
-                       {"data_fingerprint": key["data"], "core_from": key["core_from"]})
-
+               "stopped": "early stopping" if state["done"] else "max_epochs"})

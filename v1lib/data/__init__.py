@@ -1,8 +1,8 @@
-"""Data: the static schema, NetCDF files of scans and the data manifest."""
+"""Data: declared schemas, NetCDF files of scans, and readers of the real datasets' formats."""
 
-from .manifest import ManifestError, fetch, load, read_manifest
 from .netcdf import load_scans, save_scans
-from .schema import SchemaError, validate_static
+from .schema import Schema, SchemaError
+from .schemas import SCHEMAS
+from .static import STATIC
 
-__all__ = ["ManifestError", "SchemaError", "fetch", "load", "load_scans", "read_manifest",
-           "save_scans", "validate_static"]
+__all__ = ["SCHEMAS", "STATIC", "Schema", "SchemaError", "load_scans", "save_scans"]

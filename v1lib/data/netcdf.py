@@ -1,4 +1,10 @@
-"""NetCDF files of scans: one group per scan, written atomically."""
+"""NetCDF files of scans: one group per scan, written atomically.
+
+The file's ``schema`` attribute names the schema its scans follow
+(:mod:`v1lib.data.schemas`); reading validates every scan against it. A plain
+one-scan NetCDF file without the attribute is validated against the schema
+whose variables it holds.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..cache import atomic_path
-from .schema import validate_static
+from . import schemas
 
 ENGINE = "h5netcdf"
 
@@ -22,9 +28,14 @@ def save_scans(scans: dict[str, xr.Dataset], path, attrs: dict | None = None) ->
     path = Path(path)
     if not scans:
         raise ValueError("no scans to write")
+    found = {n: schemas.of(ds, f"{path.name} (scan '{n}')").name for n, ds in scans.items()}
+    if len(set(found.values())) > 1:
+        raise ValueError(f"{path.name}: the scans follow different schemas {found}; a file holds "
+                         "scans of one schema")
+    name = next(iter(found.values()))
     with atomic_path(path) as tmp:
         root = xr.Dataset(attrs={**(attrs or {}), "scans": json.dumps(list(scans)),
-                                 "schema": "v1lib static"})
+                                 "schema": name})
         root.to_netcdf(tmp, mode="w", engine=ENGINE)
         for name, ds in scans.items():
             ds = ds.copy()
@@ -66,5 +77,5 @@ def load_scans(path, validate: bool = True) -> dict[str, xr.Dataset]:
             scans[name] = ds
     if validate:
         for name, ds in scans.items():
-            validate_static(ds, source=f"{path.name} (scan '{name}')")
+            schemas.validate(ds, source=f"{path.name} (scan '{name}')")
     return scans

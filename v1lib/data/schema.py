@@ -1,90 +1,105 @@
-"""The static schema: what a dataset of responses to static images must hold.
+"""Declared data schemas: what a dataset of one kind of experiment holds, how
+it is validated, and which variables a model reads.
 
-One :class:`xarray.Dataset` per scan (one animal, one imaging session):
-
-==================  ======================  =====================================
-variable            dims                    meaning
-==================  ======================  =====================================
-images              (trial, y, x)           stimulus shown on each trial
-responses           (trial, neuron)         response of each neuron, >= 0
-behavior            (trial, behavior_var)   pupil, dpupil, running
-pupil_center        (trial, eye_axis)       eye position, [x, y]
-==================  ======================  =====================================
-
-Coordinates: ``tier(trial)`` in train/validation/test/final_test,
-``image_id(trial)`` (repeats share it), ``cortical_x/y/z(neuron)`` in µm,
-``animal(neuron)``, ``unit_id(neuron)`` (unique). Optional ground truth lives
-in ``gt_*`` variables.
+A :class:`Schema` lists the variables and coordinates with their dims, the
+coordinate values that are fixed (e.g. the names of the behaviour variables),
+the dimension that indexes samples (tiers, repeats and training batches run
+along it), the key that marks repeats of a stimulus, and the model inputs: the
+variable that plays each role (``stimulus``, ``eye``, ``behavior``) and how it
+is normalised. Every schema has a ``neuron`` dimension (last in the responses)
+and a ``tier`` coordinate along its samples. Files (their ``schema`` attribute),
+validation, the training tensors and the evaluation dispatch on it;
+:mod:`v1lib.data.schemas` registers each one, and the simulators and readers of
+the manifest make datasets in one of them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
-BEHAVIOR_VARS = ["pupil", "dpupil", "running"]
-EYE_AXES = ["x", "y"]
-TIERS = {"train", "validation", "test", "final_test"}
-
-VARIABLES = {
-    "images": ("trial", "y", "x"),
-    "responses": ("trial", "neuron"),
-    "behavior": ("trial", "behavior_var"),
-    "pupil_center": ("trial", "eye_axis"),
-}
-COORDS = {
-    "tier": ("trial",),
-    "image_id": ("trial",),
-    "cortical_x": ("neuron",),
-    "cortical_y": ("neuron",),
-    "cortical_z": ("neuron",),
-    "animal": ("neuron",),
-    "unit_id": ("neuron",),
-}
-
 
 class SchemaError(ValueError):
-    """A dataset does not follow the static schema."""
+    """A dataset does not follow its schema."""
 
 
-def validate_static(ds: xr.Dataset, source: str = "dataset") -> xr.Dataset:
-    """Check ``ds`` against the static schema; raise :class:`SchemaError` naming
-    the file (``source``), variable and problem. Returns ``ds`` unchanged."""
+@dataclass(frozen=True)
+class Input:
+    """A variable a model reads: its role in the model and its normalisation."""
 
-    def fail(msg):
-        raise SchemaError(f"{source}: {msg}")
+    variable: str
+    role: str  # "stimulus", "eye", "behavior", ...
+    center: bool  # z-score (else divide by the SD only)
+    per_column: bool  # one statistic per column of the last axis (else one over all values)
+    channel: bool = False  # the model sees it with a channel axis after the sample axis
 
-    if not isinstance(ds, xr.Dataset):
-        fail(f"expected an xarray.Dataset, got {type(ds).__name__}")
-    for name, dims in {**VARIABLES, **COORDS}.items():
-        kind = "variable" if name in VARIABLES else "coordinate"
-        if name not in ds.variables:
-            fail(f"missing {kind} '{name}' with dims {dims}")
-        if ds[name].dims != dims:
-            fail(f"{kind} '{name}' has dims {ds[name].dims}; expected {dims}")
-    for name in VARIABLES:
-        if not np.issubdtype(ds[name].dtype, np.number):
-            fail(f"variable '{name}' must be numeric, got dtype {ds[name].dtype}")
-        values = ds[name].values
-        if not np.all(np.isfinite(values)):
-            bad = int(np.size(values) - np.isfinite(values).sum())
-            fail(f"variable '{name}' holds {bad} NaN or infinite value(s)")
-    if ds.sizes["trial"] < 1 or ds.sizes["neuron"] < 1:
-        fail("needs at least one trial and one neuron")
-    if (ds["responses"].values < 0).any():
-        fail("variable 'responses' has negative values; expected non-negative activity "
-             "(e.g. deconvolved calcium traces)")
-    for dim, expected in (("behavior_var", BEHAVIOR_VARS), ("eye_axis", EYE_AXES)):
-        got = [str(v) for v in ds[dim].values] if dim in ds.coords else None
-        if got != expected:
-            fail(f"coordinate '{dim}' must be {expected}, got {got}")
-    tiers = set(str(t) for t in np.unique(ds["tier"].values))
-    if not tiers <= TIERS:
-        fail(f"coordinate 'tier' has unknown value(s) {sorted(tiers - TIERS)}; "
-             f"allowed: {sorted(TIERS)}")
-    for name in ("cortical_x", "cortical_y", "cortical_z"):
-        if not np.all(np.isfinite(ds[name].values.astype(float))):
-            fail(f"coordinate '{name}' holds NaN values")
-    if len(np.unique(ds["unit_id"].values)) != ds.sizes["neuron"]:
-        fail("coordinate 'unit_id' has duplicate values")
-    return ds
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    description: str
+    sample_dim: str  # tiers, repeats and training batches run along it
+    variables: dict  # name -> dims
+    coords: dict  # name -> dims
+    labels: dict  # coordinate -> the values it must hold, in order
+    tiers: frozenset
+    repeat_key: str  # samples that share it repeat one stimulus
+    inputs: tuple  # of Input
+    responses: str = "responses"  # the target: non-negative, neuron on the last axis
+    finite_coords: tuple = ("cortical_x", "cortical_y", "cortical_z")
+    unique_coords: tuple = ("unit_id",)
+
+    def input(self, role: str) -> Input:
+        for i in self.inputs:
+            if i.role == role:
+                return i
+        raise KeyError(f"schema '{self.name}' has no input in role '{role}'")
+
+    def validate(self, ds: xr.Dataset, source: str = "dataset") -> xr.Dataset:
+        """Check ``ds``; raise :class:`SchemaError` naming the file (``source``),
+        variable and problem. Returns ``ds`` unchanged."""
+
+        def fail(msg):
+            raise SchemaError(f"{source}: {msg}")
+
+        if not isinstance(ds, xr.Dataset):
+            fail(f"expected an xarray.Dataset, got {type(ds).__name__}")
+        for name, dims in {**self.variables, **self.coords}.items():
+            kind = "variable" if name in self.variables else "coordinate"
+            if name not in ds.variables:
+                fail(f"missing {kind} '{name}' with dims {dims}")
+            if ds[name].dims != dims:
+                fail(f"{kind} '{name}' has dims {ds[name].dims}; expected {dims}")
+        for name in self.variables:
+            _check_numeric(ds, name, fail)
+        if ds.sizes[self.sample_dim] < 1 or ds.sizes["neuron"] < 1:
+            fail(f"needs at least one {self.sample_dim} and one neuron")
+        if (ds[self.responses].values < 0).any():
+            fail(f"variable '{self.responses}' has negative values; expected non-negative "
+                 "activity (e.g. deconvolved calcium traces)")
+        for dim, expected in self.labels.items():
+            got = [str(v) for v in ds[dim].values] if dim in ds.coords else None
+            if got != list(expected):
+                fail(f"coordinate '{dim}' must be {list(expected)}, got {got}")
+        tiers = set(str(t) for t in np.unique(ds["tier"].values))
+        if not tiers <= self.tiers:
+            fail(f"coordinate 'tier' has unknown value(s) {sorted(tiers - self.tiers)}; "
+                 f"allowed: {sorted(self.tiers)}")
+        for name in self.finite_coords:
+            if not np.all(np.isfinite(ds[name].values.astype(float))):
+                fail(f"coordinate '{name}' holds NaN values")
+        for name in self.unique_coords:
+            if len(np.unique(ds[name].values)) != ds[name].size:
+                fail(f"coordinate '{name}' has duplicate values")
+        return ds
+
+
+def _check_numeric(ds: xr.Dataset, name: str, fail) -> None:
+    if not np.issubdtype(ds[name].dtype, np.number):
+        fail(f"variable '{name}' must be numeric, got dtype {ds[name].dtype}")
+    values = ds[name].values
+    if not np.all(np.isfinite(values)):
+        bad = int(np.size(values) - np.isfinite(values).sum())
+        fail(f"variable '{name}' holds {bad} NaN or infinite value(s)")

@@ -118,3 +118,8 @@ class Stacked2dCore(nn.Module):
 
     def regularizer(self) -> torch.Tensor:
         return self.config.gamma_input * laplace_l2norm(self.layers[0][0].weight)
+
+
+# name -> (configuration class, core class): what a model configuration's
+# ``core_type`` can name
+CORES = {"stacked2d": (CoreConfig, Stacked2dCore)}

@@ -1,19 +1,19 @@
-"""The whole model: a shared core, and per animal (scan) a readout, optionally a
-shifter and a modulator, and the normalisation of that scan's data.
+"""The whole model, composed: a core shared by every animal (scan), and per scan
+a readout, optionally a shifter and a modulator, and the normaliser of that
+scan's data. Each part is named in :class:`ModelConfig` and looked up in a plain
+dict of its module (``CORES``, ``READOUTS``, ``SHIFTERS``, ``MODULATORS``).
 
-    rate = ELU(readout(core(image), shift=shifter(pupil_center))) + 1
+    rate = ELU(readout(core(stimulus), transform=shifter(eye))) + 1
     rate = rate * modulator(behavior)                 (with a modulator)
 
-The model works on normalised data (images z-scored, responses divided by their
-SD, behaviour divided by its SD, pupil centre z-scored), with the rules of
-neuralpredictors' ``NeuroNormalizer`` but statistics from the training trials
-only (it uses all tiers), so that nothing of the test set leaks into training.
+Inputs are named by role (``stimulus``, ``eye``, ``behavior``): a model is
+called as ``model(scan, **inputs)`` with normalised tensors, and
+:meth:`Encoder.predict` takes raw arrays and returns responses in the scan's
+original units, so in-silico experiments need no knowledge of the scaling.
 
 The modulator's gain multiplies the rate *after* the output nonlinearity, so a
 gain of 2 doubles the predicted response, as behavioural gain does in the
-in-silico V1; neuralpredictors' ``MLPModulator`` is applied before it.
-:meth:`Encoder.predict` takes raw arrays and returns responses in their
-original units, so in-silico experiments need no knowledge of the scaling.
+simulated V1; neuralpredictors' ``MLPModulator`` is applied before it.
 """
 
 from __future__ import annotations
@@ -27,20 +27,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check_options
-from .behavior import Modulator, Shifter
-from .core import CoreConfig, Stacked2dCore, stack_error
-from .readouts import FactorizedReadout, GaussianReadout, PointPooledReadout
-
-READOUTS = ("gaussian", "factorized", "point")
+from .core import CORES, CoreConfig, stack_error
+from .modulator import MODULATORS
+from .normalizer import Normalizer, ScanInfo
+from .readouts import POSITIONED, READOUTS
+from .shifter import SHIFTERS
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     core: CoreConfig = field(default_factory=CoreConfig)
-    readout: str = "gaussian"  # gaussian | factorized | point
+    core_type: str = "stacked2d"  # a key of CORES
+    readout: str = "gaussian"  # a key of READOUTS
     grid_predictor: bool = True  # Gaussian only: positions from cortical coordinates
-    shifter: bool = False
-    modulator: bool = False
+    shifter: str | None = None  # a key of SHIFTERS, or None
+    modulator: str | None = None  # a key of MODULATORS, or None
     gamma_readout: float = 0.0076  # L1 on the readout's weights
     init_sigma: float = 0.1
     init_mu_range: float = 0.3
@@ -49,106 +50,82 @@ class ModelConfig:
     def from_dict(cls, d: dict | None, source: str = "model config") -> ModelConfig:
         d = dict(d or {})
         check_options(cls, d, source)
-        if "core" in d and not isinstance(d["core"], CoreConfig):
-            check_options(CoreConfig, d["core"], source, "core option")
-            d["core"] = CoreConfig(**d["core"])
+        for part, registry in (("core_type", CORES), ("readout", READOUTS),
+                               ("shifter", SHIFTERS), ("modulator", MODULATORS)):
+            name = d.get(part)
+            if name is not None and name not in registry:
+                raise ValueError(f"{source}: unknown {part.removesuffix('_type')} '{name}'; "
+                                 f"choose from {list(registry)}")
+        core_cls = CORES[d.get("core_type", "stacked2d")][0]
+        if "core" in d and not isinstance(d["core"], core_cls):
+            check_options(core_cls, d["core"], source, "core option")
+            d["core"] = core_cls(**d["core"])
         cfg = cls(**d)
-        if cfg.readout not in READOUTS:
-            raise ValueError(f"{source}: unknown readout '{cfg.readout}'; choose from {list(READOUTS)}")
         for k in ("input_kernel", "hidden_kernel"):
             if getattr(cfg.core, k) % 2 == 0:
                 raise ValueError(f"{source}: core option '{k}' must be odd (got "
                                  f"{getattr(cfg.core, k)}): 'same' padding needs a centre pixel")
         if error := stack_error(cfg.core.stack, cfg.core.layers):
             raise ValueError(f"{source}: {error}")
-        if cfg.shifter and cfg.readout == "factorized":
-            raise ValueError(f"{source}: the factorized readout has no position for a shifter to "
-                             "move; use readout 'gaussian' or 'point' with shifter=True")
+        if cfg.shifter and cfg.readout not in POSITIONED:
+            raise ValueError(f"{source}: the {cfg.readout} readout has no position for a shifter "
+                             f"to move; use readout {' or '.join(map(repr, POSITIONED))} with a "
+                             "shifter")
         return cfg
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-
-@dataclass
-class ScanInfo:
-    """What the model needs to know of a scan to build its readout."""
-
-    n_neurons: int
-    cortical_xy: np.ndarray  # (N, 2) µm
-    image_mean: float
-    image_std: float
-    response_std: np.ndarray  # (N,) the divisor of the responses
-    behavior_mean: np.ndarray  # (3,) raw units: the behaviour assumed when none is given
-    behavior_std: np.ndarray  # (3,)
-    pupil_mean: np.ndarray  # (2,)
-    pupil_std: np.ndarray  # (2,)
-
-
-class Normalizer(nn.Module):
-    """A scan's data statistics, kept with the model (buffers, saved in checkpoints)."""
-
-    def __init__(self, info: ScanInfo):
-        super().__init__()
-        f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))
-        self.register_buffer("image_mean", f(info.image_mean))
-        self.register_buffer("image_std", f(info.image_std))
-        self.register_buffer("response_std", f(info.response_std))
-        self.register_buffer("behavior_mean", f(info.behavior_mean))
-        self.register_buffer("behavior_std", f(info.behavior_std))
-        self.register_buffer("pupil_mean", f(info.pupil_mean))
-        self.register_buffer("pupil_std", f(info.pupil_std))
-
-    def images(self, x):
-        return (x - self.image_mean) / self.image_std
-
-    def behavior(self, b):
-        return b / self.behavior_std
-
-    def pupil(self, p):
-        return (p - self.pupil_mean) / self.pupil_std
+    def build(self, scans: dict[str, ScanInfo], stimulus_shape: tuple[int, int]) -> Encoder:
+        """The model for ``scans``, its convolutions in channels-last layout
+        (depthwise ones run several times faster on CPU)."""
+        return Encoder(self, scans, stimulus_shape).to(memory_format=torch.channels_last)
 
 
 class Encoder(nn.Module):
-    def __init__(self, config: ModelConfig, scans: dict[str, ScanInfo], image_shape: tuple[int, int]):
+    def __init__(self, config: ModelConfig, scans: dict[str, ScanInfo],
+                 stimulus_shape: tuple[int, int]):
         super().__init__()
         self.config = config
         self.scans = list(scans)
-        self.core = Stacked2dCore(config.core)
-        h, w = self.core.output_shape(*image_shape)
+        self.core = CORES[config.core_type][1](config.core)
+        h, w = self.core.output_shape(*stimulus_shape)
         if h < 1 or w < 1:
-            raise ValueError(f"images of {image_shape} are too small for an input kernel of "
-                             f"{config.core.input_kernel}")
+            raise ValueError(f"a stimulus of {tuple(stimulus_shape)} is too small for an input "
+                             f"kernel of {config.core.input_kernel}")
+        for role, part in (("eye", config.shifter), ("behavior", config.modulator)):
+            lacking = [n for n, i in scans.items() if part and role not in i.inputs]
+            if lacking:
+                raise ValueError(f"the model's {'shifter' if role == 'eye' else 'modulator'} reads "
+                                 f"input '{role}', which scan(s) {lacking} do not have")
         c = self.core.out_channels
-        self.readouts = nn.ModuleDict()
-        for name, info in scans.items():
-            if config.readout == "gaussian":
-                ro = GaussianReadout(info.n_neurons, c,
-                                     info.cortical_xy if config.grid_predictor else None,
-                                     init_mu_range=config.init_mu_range,
-                                     init_sigma=config.init_sigma, gamma=config.gamma_readout)
-            elif config.readout == "factorized":
-                ro = FactorizedReadout(info.n_neurons, c, h, w, gamma=config.gamma_readout)
-            else:
-                ro = PointPooledReadout(info.n_neurons, c, gamma=config.gamma_readout)
-            self.readouts[name] = ro
-        self.shifters = nn.ModuleDict({n: Shifter() for n in scans}) if config.shifter else None
-        self.modulators = (nn.ModuleDict({n: Modulator(i.n_neurons) for n, i in scans.items()})
-                           if config.modulator else None)
+        build = READOUTS[config.readout]
+        self.readouts = nn.ModuleDict({n: build(i.n_neurons, c, (h, w), i.cortical_xy, config)
+                                       for n, i in scans.items()})
+        self.shifters = (nn.ModuleDict({n: SHIFTERS[config.shifter](i.n_columns("eye"))
+                                        for n, i in scans.items()}) if config.shifter else None)
+        self.modulators = (nn.ModuleDict({n: MODULATORS[config.modulator](
+            i.n_neurons, i.n_columns("behavior")) for n, i in scans.items()})
+            if config.modulator else None)
         self.normalizers = nn.ModuleDict({n: Normalizer(i) for n, i in scans.items()})
 
-    def forward(self, images: torch.Tensor, scan: str, behavior: torch.Tensor | None = None,
-                pupil_center: torch.Tensor | None = None, features: torch.Tensor | None = None):
+    @property
+    def roles(self) -> list[str]:
+        """The inputs the model reads besides the stimulus."""
+        return [r for r, part in (("eye", self.shifters), ("behavior", self.modulators))
+                if part is not None]
+
+    def forward(self, scan: str, stimulus: torch.Tensor | None = None, eye=None, behavior=None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised inputs -> predicted normalised responses (B, N).
 
         ``features`` lets a caller pass a precomputed core output (frozen core)."""
-        if self.shifters is not None and pupil_center is None:
-            raise ValueError("this model has a shifter: pass 'pupil_center' (B, 2)")
-        if self.modulators is not None and behavior is None:
-            raise ValueError("this model has a modulator: pass 'behavior' (B, 3)")
-        x = self.core(images) if features is None else features
-        shift = self.shifters[scan](pupil_center) if self.shifters is not None else None
-        rate = F.elu(self.readouts[scan](x, shift)) + 1
+        for role, value in (("eye", eye), ("behavior", behavior)):
+            if value is None and role in self.roles:
+                raise ValueError(f"this model reads input '{role}': pass {role}=... (B, columns)")
+        x = self.core(stimulus) if features is None else features
+        transform = self.shifters[scan](eye) if self.shifters is not None else None
+        rate = F.elu(self.readouts[scan](x, transform)) + 1
         if self.modulators is not None:
             rate = rate * self.modulators[scan](behavior)
         return rate
@@ -158,35 +135,41 @@ class Encoder(nn.Module):
         return reg + self.core.regularizer() if core else reg
 
     @torch.no_grad()
-    def predict(self, images, scan: str, behavior=None, pupil_center=None,
-                batch_size: int = 256) -> np.ndarray:
-        """Raw images (T, H, W) (+ raw behaviour and pupil centre) -> responses in
-        the scan's original units (T, N). Missing behaviour or pupil centre means
-        their training-set average."""
+    def clamp_(self) -> None:
+        """Keep learned positions on the feature map (after every optimiser step)."""
+        for ro in self.readouts.values():
+            if hasattr(ro, "clamp_"):
+                ro.clamp_()
+
+    def default_inputs(self, scan: str, batch: int) -> dict[str, torch.Tensor]:
+        """The inputs besides the stimulus at their normalised training means."""
+        return {r: self.normalizers[scan].mean_input(r, batch) for r in self.roles}
+
+    @torch.no_grad()
+    def predict(self, scan: str, stimulus, batch_size: int = 256, **raw) -> np.ndarray:
+        """Raw stimuli (T, H, W) and optionally raw ``eye`` (T, k) and ``behavior``
+        (T, k) -> responses in the scan's original units (T, N). An input not
+        given is held at its training-set mean."""
         self.eval()
         dev = next(self.parameters()).device
         norm = self.normalizers[scan]
-        images = torch.as_tensor(np.asarray(images, dtype=np.float32))
-        T = images.shape[0]
+        unknown = set(raw) - set(norm.roles)
+        if unknown:
+            raise ValueError(f"unknown input(s) {sorted(unknown)}; this scan's inputs are "
+                             f"{norm.roles}")
+        stimulus = torch.as_tensor(np.asarray(stimulus, dtype=np.float32))
         out = []
-        for s in range(0, T, batch_size):
-            x = norm.images(images[s:s + batch_size].to(dev)[:, None])
-            b = p = None
-            if self.modulators is not None:
-                b = (norm.behavior(torch.as_tensor(np.asarray(behavior[s:s + batch_size],
-                                                              dtype=np.float32), device=dev))
-                     if behavior is not None else self.mean_behavior(scan, x.shape[0]))
-            if self.shifters is not None:
-                p = (norm.pupil(torch.as_tensor(np.asarray(pupil_center[s:s + batch_size],
-                                                           dtype=np.float32), device=dev))
-                     if pupil_center is not None else torch.zeros(x.shape[0], 2, device=dev))
-            out.append((self(x, scan, b, p) * norm.response_std).float().cpu())
+        for s in range(0, len(stimulus), batch_size):
+            x = stimulus[s:s + batch_size].to(dev)
+            x = norm.normalize("stimulus", x[:, None] if x.dim() == 3 else x)  # one channel
+            inputs = self.default_inputs(scan, len(x))
+            for role, value in raw.items():
+                if value is not None and role in inputs:
+                    v = torch.as_tensor(np.asarray(value[s:s + batch_size], dtype=np.float32),
+                                        device=dev)
+                    inputs[role] = norm.normalize(role, v)
+            out.append((self(scan, x, **inputs) * norm.response_std).float().cpu())
         return torch.cat(out).numpy()
-
-    def mean_behavior(self, scan: str, batch: int) -> torch.Tensor:
-        """The normalised training-set mean behaviour, repeated ``batch`` times."""
-        norm = self.normalizers[scan]
-        return norm.behavior(norm.behavior_mean)[None].expand(batch, -1)
 
     def n_parameters(self, part: str = "all", scan: str | None = None) -> int:
         """Number of trainable parameters of ``core``, ``readout`` (of ``scan``), or all."""

@@ -12,8 +12,10 @@ Three ways to say where a neuron looks and what it pools:
   the feature map and average-pooled copies of it.
 
 Positions are in grid units: [-1, 1] spans the feature map with
-``align_corners=True``. An eye-position shift (one per trial, from the shifter)
-is added to every neuron's position.
+``align_corners=True``. A per-sample ``transform`` (from a shifter) moves every
+neuron's position: a shift (B, 2) is added to it, an affine map (B, 2, 3)
+``[A | t]`` takes p to A p + t (a rotation of the eye as well as its shift).
+:data:`READOUTS` names them for a model configuration.
 """
 
 from __future__ import annotations
@@ -29,12 +31,24 @@ def sample_features(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid[:, :, None, :], align_corners=True).squeeze(-1)
 
 
+def apply_transform(grid: torch.Tensor, transform: torch.Tensor | None) -> torch.Tensor:
+    """Positions ``grid`` (B, N, 2) moved by a shift (B, 2) or an affine map (B, 2, 3)."""
+    if transform is None:
+        return grid
+    if transform.dim() == 2 and transform.shape[-1] == 2:
+        return grid + transform[:, None, :]
+    if transform.dim() == 3 and tuple(transform.shape[-2:]) == (2, 3):
+        return grid @ transform[:, :, :2].transpose(1, 2) + transform[:, None, :, 2]
+    raise ValueError(f"a readout transform must be a shift (B, 2) or an affine map (B, 2, 3); "
+                     f"got shape {tuple(transform.shape)}")
+
+
 class GaussianReadout(nn.Module):
     """Gaussian readout with a full covariance (``FullGaussian2d``).
 
-    Training: position p = clamp(mu + S z, -1, 1), one z ~ N(0, I) per image
-    and neuron; evaluation: p = clamp(mu, -1, 1). The shift is added after the
-    clamp. Output: w_n . x(p_n) + b_n. Penalty: ``gamma`` * sum |w|.
+    Training: position p = clamp(mu + S z, -1, 1), one z ~ N(0, I) per sample
+    and neuron; evaluation: p = clamp(mu, -1, 1). The transform is applied after
+    the clamp. Output: w_n . x(p_n) + b_n. Penalty: ``gamma`` * sum |w|.
     """
 
     def __init__(self, n_neurons: int, channels: int, cortical_xy: np.ndarray | None = None,
@@ -62,18 +76,15 @@ class GaussianReadout(nn.Module):
         """Mean position of each neuron (N, 2), [x, y] in grid units."""
         return self.mu_predictor(self.source_grid) if self.mu_predictor is not None else self._mu
 
-    def positions(self, batch: int, shift: torch.Tensor | None = None) -> torch.Tensor:
+    def positions(self, batch: int, transform: torch.Tensor | None = None) -> torch.Tensor:
         mu = self.mu[None].expand(batch, -1, -1)
         if self.training:
             z = torch.randn(batch, self.n_neurons, 1, 2, device=mu.device)
-            mu = mu + (self.sigma[None] * z).sum(-1)  # S z, one z per image and neuron
-        grid = mu.clamp(-1, 1)
-        if shift is not None:
-            grid = grid + shift[:, None, :]
-        return grid
+            mu = mu + (self.sigma[None] * z).sum(-1)  # S z, one z per sample and neuron
+        return apply_transform(mu.clamp(-1, 1), transform)
 
-    def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-        y = sample_features(x, self.positions(x.shape[0], shift))  # (B, C, N)
+    def forward(self, x: torch.Tensor, transform: torch.Tensor | None = None) -> torch.Tensor:
+        y = sample_features(x, self.positions(x.shape[0], transform))  # (B, C, N)
         return (y * self.features.T).sum(1) + self.bias
 
     def regularizer(self) -> torch.Tensor:
@@ -103,8 +114,8 @@ class FactorizedReadout(nn.Module):
         norm = self.spatial.pow(2).sum((1, 2), keepdim=True).sqrt()
         return self.spatial / (norm + 1e-6)
 
-    def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-        if shift is not None:
+    def forward(self, x: torch.Tensor, transform: torch.Tensor | None = None) -> torch.Tensor:
+        if transform is not None:
             raise ValueError("the factorized readout has no position to shift; "
                              "use it without a shifter")
         pooled = torch.einsum("bchw,nhw->bnc", x, self.normalized_spatial)
@@ -129,14 +140,8 @@ class PointPooledReadout(nn.Module):
                                                 1.0 / (channels * (pool_steps + 1))))
         self.bias = nn.Parameter(torch.zeros(n_neurons))
 
-    @property
-    def mu(self) -> torch.Tensor:
-        return self.grid
-
-    def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-        grid = self.grid.clamp(-1, 1)[None].expand(x.shape[0], -1, -1)
-        if shift is not None:
-            grid = grid + shift[:, None, :]
+    def forward(self, x: torch.Tensor, transform: torch.Tensor | None = None) -> torch.Tensor:
+        grid = apply_transform(self.grid.clamp(-1, 1)[None].expand(x.shape[0], -1, -1), transform)
         samples = [sample_features(x, grid)]
         for _ in range(self.pool_steps):
             x = F.avg_pool2d(x, self.pool_kernel, stride=self.pool_kernel, ceil_mode=True)
@@ -150,3 +155,14 @@ class PointPooledReadout(nn.Module):
     @torch.no_grad()
     def clamp_(self) -> None:
         self.grid.clamp_(-1, 1)
+
+
+# name -> builder(n_neurons, channels, (map height, map width), cortical_xy, model config)
+READOUTS = {
+    "gaussian": lambda n, c, hw, xy, cfg: GaussianReadout(
+        n, c, xy if cfg.grid_predictor else None, init_mu_range=cfg.init_mu_range,
+        init_sigma=cfg.init_sigma, gamma=cfg.gamma_readout),
+    "factorized": lambda n, c, hw, xy, cfg: FactorizedReadout(n, c, *hw, gamma=cfg.gamma_readout),
+    "point": lambda n, c, hw, xy, cfg: PointPooledReadout(n, c, gamma=cfg.gamma_readout),
+}
+POSITIONED = ("gaussian", "point")  # readouts with a position a shifter can move

@@ -1,4 +1,4 @@
-"""Calibration of the in-silico V1 against the reliability of real recordings.
+"""Calibration of the simulated V1 against the reliability of real recordings.
 
 The noise-free rate ``gt_rate`` is the best possible model of the responses.
 Scoring it with the Sensorium metrics gives the ceiling that any model trained
@@ -12,12 +12,14 @@ import numpy as np
 import xarray as xr
 
 from .. import metrics
+from ..metrics import FEV_THRESHOLD
+from ..published import value
 
 # Sensorium 2022: the 7-scan CNN ("generalization" model) on the test tier of
-# scan 21067-10-18 (sinzlab/sensorium, submission tutorial; see the book's
-# bibliography). Single-trial correlation, correlation to average, FEVE.
-SENSORIUM_2022_CNN = {"single_trial_corr": 0.286, "corr_to_avg": 0.542, "feve": 0.452}
-FEV_THRESHOLD = 0.15
+# scan 21067-10-18 (v1lib.published). Single-trial correlation, correlation to
+# average, FEVE.
+SENSORIUM_2022_CNN = {k: value(f"sensorium2022_cnn_{k}")
+                      for k in ("single_trial_corr", "corr_to_avg", "feve")}
 
 
 def implied_ceiling(reference: dict = SENSORIUM_2022_CNN) -> dict:

@@ -53,9 +53,9 @@ class Feature:
 class FeatureBank:
     """Computes all features of the bank for a batch of images and samples them.
 
-    ``features`` lists the bank; ``sample(images, index, x, y)`` returns the value
-    of feature ``index[n]`` at screen position ``(x, y)`` (pixels) for every image
-    and neuron, with bilinear interpolation.
+    ``features`` lists the bank; ``sample_from(components(images), index, x, y)``
+    returns the value of feature ``index[n]`` at screen position ``(x, y)``
+    (pixels) for every image and neuron, with bilinear interpolation.
     """
 
     def __init__(self, shape: tuple[int, int], deg_per_px: float,
@@ -185,18 +185,9 @@ class FeatureBank:
         corner = torch.sqrt(amp * amp2)
         return torch.where(kind == 0, simple, torch.where(kind == 1, amp, corner))
 
-    def maps(self, images: torch.Tensor, index) -> torch.Tensor:
-        """Features ``index`` as maps over the screen, shape (B, len(index), H, W)."""
-        index = torch.as_tensor(index).view(-1)
-        zr, zi, d = self.components(images)
-        chan, orth, kind, phase = self._codes(index)
-        v = lambda a: a.view(1, -1, 1, 1)
-        return self._nonlinear(v(kind), v(phase), zr[:, chan], zi[:, chan], d[:, chan],
-                               zr[:, orth], zi[:, orth], d[:, orth])
-
-    def sample(self, images: torch.Tensor, index: torch.Tensor, x: torch.Tensor,
-               y: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Feature ``index[n]`` at ``(x[q, n], y[q, n])`` (pixels) for each query q.
+    def sample_from(self, components, index, x, y, rows=None) -> torch.Tensor:
+        """Feature ``index[n]`` at ``(x[q, n], y[q, n])`` (pixels) for each query q,
+        from the :meth:`components` of a batch of images.
 
         Query q reads image ``rows[q]`` (default: query q reads image q), so that
         repeated presentations of one image at different eye positions share the
@@ -205,10 +196,6 @@ class FeatureBank:
         interpolated bilinearly, the nonlinearity is applied at the point.
         Returns (Q, N).
         """
-        return self.sample_from(self.components(images), index, x, y, rows)
-
-    def sample_from(self, components, index, x, y, rows=None) -> torch.Tensor:
-        """:meth:`sample` on precomputed :meth:`components` of the images."""
         zr, zi, d = components
         B, C, h, w = zr.shape
         rows = torch.arange(B) if rows is None else rows

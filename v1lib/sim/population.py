@@ -16,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data.static import BEHAVIOR_VARS
 from .features import FEATURE_TYPES, FeatureBank
-
-BEHAVIOR_VARS = ("pupil", "dpupil", "running")
 
 
 @dataclass(frozen=True)
@@ -43,15 +42,24 @@ class PopulationConfig:
 
 
 class Population:
-    """Ground truth of one animal's neurons; ``rate`` and ``respond`` evaluate it."""
+    """Ground truth of one animal's neurons: :meth:`stimulus_rate` evaluates them
+    on images, :meth:`gain` and :meth:`sample_responses` add behaviour and noise."""
 
     def __init__(self, config: PopulationConfig, bank: FeatureBank, rng: np.random.Generator):
         self.config, self.bank = config, bank
-        c, n = config, config.n_neurons
-        h, w = bank.shape
-        dpp = bank.deg_per_px
+        self._place(rng)
+        self._pool(rng)
+        self._respond(rng)
+        self._drive_mean = np.zeros(config.n_neurons, dtype=np.float32)
+        self._drive_std = np.ones(config.n_neurons, dtype=np.float32)
+        self._calibrate_drive()
 
-        # cortical positions (µm) and retinotopic map cortex -> visual field (deg)
+    # -- construction (in this order: each draws from the same generator) ----------
+    def _place(self, rng: np.random.Generator) -> None:
+        """Cortical positions (µm) and the retinotopic map cortex -> visual field -> screen."""
+        c, n = self.config, self.config.n_neurons
+        h, w = self.bank.shape
+        dpp = self.bank.deg_per_px
         self.cortex = np.stack([rng.uniform(0, c.fov_um, n), rng.uniform(0, c.fov_um, n),
                                 rng.uniform(*c.depth_um, n)], axis=1)
         centre = np.array([rng.uniform(-1, 1) * c.rf_centre_range_deg[0],
@@ -69,8 +77,10 @@ class Population:
         self.rf_x = np.clip((w - 1) / 2 + field[:, 0] / dpp, 2, w - 3)
         self.rf_y = np.clip((h - 1) / 2 - field[:, 1] / dpp, 2, h - 3)
 
-        # pooled features: a primary feature and up to two extras near the RF centre
-        feats = bank.features
+    def _pool(self, rng: np.random.Generator) -> None:
+        """A primary feature and up to two extras near the RF centre."""
+        c, n = self.config, self.config.n_neurons
+        feats = self.bank.features
         by_type = {t: [i for i, f in enumerate(feats) if f.type == t] for t in FEATURE_TYPES}
         types = rng.choice(len(FEATURE_TYPES), n, p=np.array(c.type_fractions) / sum(c.type_fractions))
         self.primary = np.array([rng.choice(by_type[FEATURE_TYPES[t]]) for t in types])
@@ -96,7 +106,9 @@ class Population:
         self.sf = np.array([feats[k].sf for k in self.primary])
         self.phase = np.array([feats[k].phase for k in self.primary])
 
-        # output nonlinearity and noise
+    def _respond(self, rng: np.random.Generator) -> None:
+        """Output nonlinearity, noise, and behaviour and brain-state gain weights."""
+        c, n = self.config, self.config.n_neurons
         self.threshold = rng.uniform(*c.threshold, n).astype(np.float32)
         scale = np.exp(rng.normal(0, c.amplitude_log_sd, n)).astype(np.float32)
         self.responsive = rng.random(n) >= c.unresponsive_fraction
@@ -109,9 +121,6 @@ class Population:
         self.behavior_weights = rng.normal(c.behavior_weight_mean, c.behavior_weight_sd,
                                            (n, len(BEHAVIOR_VARS))).astype(np.float32)
         self.state_loading = rng.normal(*c.state_loading, n).astype(np.float32)
-        self._drive_mean = np.zeros(n, dtype=np.float32)
-        self._drive_std = np.ones(n, dtype=np.float32)
-        self._calibrate_drive()
 
     # -- evaluation ------------------------------------------------------------
     def drive(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None) -> torch.Tensor:

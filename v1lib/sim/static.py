@@ -3,13 +3,17 @@ each shown its own natural and synthetic images in the train / validation /
 test tiers, with behaviour, eye movements and ground truth recorded.
 
 ``simulate_static(config, seed)`` returns one :class:`xarray.Dataset` per scan in
-the static schema (:mod:`v1lib.data.schema`), with the ground truth in ``gt_*``
-variables. The result depends only on ``(config, seed)``.
+the static schema (:mod:`v1lib.data.static`), with the ground truth in ``gt_*``
+variables. The result depends only on ``(config, seed)``. A simulated scan
+records its configuration and seed, so :func:`populations_of` rebuilds its
+ground-truth neurons, and :func:`responder` turns them into a
+:class:`~v1lib.probes.Responder` for the same probes a trained model gets.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,16 +21,17 @@ import torch
 import xarray as xr
 
 from ..cache import canonical_json
+from ..data.static import BEHAVIOR_VARS, EYE_AXES
+from ..probes import Responder
 from ..progress import progress
 from .behavior import simulate_behavior
 from .features import FeatureBank, FeatureBankConfig
-from .population import BEHAVIOR_VARS, Population, PopulationConfig
+from .population import Population, PopulationConfig
 from .stimuli import mixed_images
 
-EYE_AXES = ("x", "y")
 # Bump when a change of the simulator's code changes its output for a given
 # config and seed: cached datasets are keyed by it.
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -125,59 +130,121 @@ def simulate_scan(config: StaticConfig, seed: int, index: int,
     name = scan_names(config, seed)[index]
     stream = np.random.SeedSequence([seed, 1]).spawn(config.n_animals)[index]
     ds = _simulate_scan(config, pop, name, np.random.default_rng(stream), show_progress)
-    # enough to rebuild the ground-truth populations (v1lib.sim.insilico)
+    # enough to rebuild the ground-truth populations (populations_of)
     ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed),
                     sim_version=SIMULATOR_VERSION)
     return ds
 
 
+def simulator_config(ds: xr.Dataset) -> StaticConfig:
+    """The simulator configuration a simulated scan was made with (its provenance)."""
+    if "sim_config" not in ds.attrs or "sim_seed" not in ds.attrs:
+        raise ValueError("these scans carry no simulator provenance (attrs 'sim_config', "
+                         "'sim_seed'): ground-truth experiments need the simulated V1")
+    return StaticConfig.from_dict(json.loads(ds.attrs["sim_config"]), source="dataset attrs")
+
+
+def populations_of(scans: dict[str, xr.Dataset]) -> dict[str, Population]:
+    """Rebuild the ground-truth populations of simulated scans from their provenance."""
+    first = next(iter(scans.values()))
+    cfg = simulator_config(first)
+    seed = int(first.attrs["sim_seed"])
+    return {n: p for n, p in zip(scan_names(cfg, seed), animals(cfg, seed)) if n in scans}
+
+
+def responder(pop: Population) -> Responder:
+    """The ground-truth neurons as a responder: noise-free rates at unit gain
+    and the mean eye position."""
+
+    def respond(images: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return pop.stimulus_rate(torch.from_numpy(images)).numpy()
+
+    return Responder(respond, pop.bank.shape, pop.bank.deg_per_px)
+
+
+def truth_function(pop: Population, contrast: float = 50.0):
+    """The ground-truth neurons as a differentiable function of stimuli
+    (B, 1, H, W) in SD units around mean grey (``contrast`` grey levels per SD),
+    for :func:`v1lib.probes.sensitivity_maps`."""
+    return lambda x: pop.stimulus_rate(127.5 + contrast * x[:, 0])
+
+
 def _simulate_scan(config: StaticConfig, pop: Population, name: str,
                    rng: np.random.Generator, show_progress: bool) -> xr.Dataset:
     c = config
-    n_img = c.n_train + c.n_validation + c.n_test_images
-    images, kinds = mixed_images(n_img, (c.height, c.width), c.image_mix, rng)
-    images = np.round(images).astype(np.uint8)
-    tier_of_image = np.array(["train"] * c.n_train + ["validation"] * c.n_validation
-                             + ["test"] * c.n_test_images)
-    # trials in presentation order: test images are repeated and interleaved
-    trial_image = np.concatenate([np.arange(c.n_train + c.n_validation),
-                                  np.repeat(np.arange(c.n_train + c.n_validation, n_img),
-                                            c.test_repeats)])
-    trial_image = trial_image[rng.permutation(len(trial_image))]
+    images, kinds, tier_of_image, trial_image = _trials(c, rng)
     T = len(trial_image)
-
     beh = simulate_behavior(T, rng)
     behavior = np.stack([beh.pupil, beh.dpupil, beh.running], axis=1)
     G = gaze_map(rng, c)
     shift = ((beh.pupil_center - beh.pupil_center.mean(0)) @ G.T).astype(np.float32)
     bz = (behavior - behavior.mean(0)) / behavior.std(0)
     gain = pop.gain(bz, beh.state)
+    stim_rate = _stimulus_rates(pop, images, trial_image, shift, name, show_progress)
+    rate = stim_rate * gain
+    responses = pop.sample_responses(rate, rng)
+    # what a model that sees the image, the eye and the behaviour (not the latent
+    # state) could at best predict
+    b = behavior.astype(np.float64)
+    observable = stim_rate * np.exp((b - b.mean(0)) / b.std(0) @ pop.behavior_weights.T)
+    trial_vars = {
+        "images": (("trial", "y", "x"), images[trial_image]),
+        "responses": (("trial", "neuron"), responses),
+        "behavior": (("trial", "behavior_var"), behavior),
+        "pupil_center": (("trial", "eye_axis"), beh.pupil_center),
+        "gt_rate": (("trial", "neuron"), rate.astype(np.float32)),
+        "gt_observable_rate": (("trial", "neuron"), observable.astype(np.float32)),
+        "gt_stimulus_rate": (("trial", "neuron"), stim_rate),
+        "gt_eye_shift": (("trial", "eye_axis"), shift),
+        "gt_state": (("trial",), beh.state),
+    }
+    trial_coords = {"tier": ("trial", tier_of_image[trial_image]),
+                    "image_id": ("trial", trial_image.astype(np.int64)),
+                    "image_class": ("trial", kinds[trial_image].astype(str))}
+    ds = _dataset(c, pop, name, trial_vars, trial_coords)
+    ds.attrs["gt_gaze_map"] = G.astype(np.float64).ravel().tolist()
+    return ds
 
-    stim_rate = np.empty((T, pop.config.n_neurons), dtype=np.float32)
-    chunk = 64
+
+def _trials(c: StaticConfig, rng: np.random.Generator):
+    """The images, their class and tier, and the image of each trial in
+    presentation order (test images repeated and interleaved)."""
+    n_img = c.n_train + c.n_validation + c.n_test_images
+    images, kinds = mixed_images(n_img, (c.height, c.width), c.image_mix, rng)
+    images = np.round(images).astype(np.uint8)
+    tier_of_image = np.array(["train"] * c.n_train + ["validation"] * c.n_validation
+                             + ["test"] * c.n_test_images)
+    trial_image = np.concatenate([np.arange(c.n_train + c.n_validation),
+                                  np.repeat(np.arange(c.n_train + c.n_validation, n_img),
+                                            c.test_repeats)])
+    return images, kinds, tier_of_image, trial_image[rng.permutation(len(trial_image))]
+
+
+def _stimulus_rates(pop: Population, images, trial_image, shift, name: str,
+                    show_progress: bool, chunk: int = 64) -> np.ndarray:
+    """The noise-free rate at unit gain of every trial: each image filtered once
+    and read at the eye shift of each of its trials."""
+    stim_rate = np.empty((len(trial_image), pop.config.n_neurons), dtype=np.float32)
     with torch.no_grad():
-        for start in progress(range(0, n_img, chunk), desc=f"simulating {name}",
+        for start in progress(range(0, len(images), chunk), desc=f"simulating {name}",
                               disable=not show_progress):
-            ids = np.arange(start, min(start + chunk, n_img))
+            ids = np.arange(start, min(start + chunk, len(images)))
             trials = np.flatnonzero((trial_image >= ids[0]) & (trial_image <= ids[-1]))
             rows = torch.from_numpy(trial_image[trials] - ids[0])
             r = pop.stimulus_rate(torch.from_numpy(images[ids]), shift[trials, 0],
                                   shift[trials, 1], rows=rows)
             stim_rate[trials] = r.numpy()
-    rate = stim_rate * gain
-    responses = pop.sample_responses(rate, rng)
+    return stim_rate
 
+
+def _dataset(c: StaticConfig, pop: Population, name: str, trial_vars: dict,
+             trial_coords: dict) -> xr.Dataset:
+    """One scan in the static schema, with the population's ground truth."""
     neuron_dims = ("neuron",)
     ds = xr.Dataset(
         {
-            "images": (("trial", "y", "x"), images[trial_image]),
-            "responses": (("trial", "neuron"), responses),
-            "behavior": (("trial", "behavior_var"), behavior),
-            "pupil_center": (("trial", "eye_axis"), beh.pupil_center),
-            "gt_rate": (("trial", "neuron"), rate.astype(np.float32)),
-            "gt_stimulus_rate": (("trial", "neuron"), stim_rate),
-            "gt_eye_shift": (("trial", "eye_axis"), shift),
-            "gt_state": (("trial",), beh.state),
+            **trial_vars,
             "gt_rf_x": (neuron_dims, pop.rf_x.astype(np.float32)),
             "gt_rf_y": (neuron_dims, pop.rf_y.astype(np.float32)),
             "gt_feature_type": (neuron_dims, pop.feature_type.astype(str)),
@@ -189,22 +256,20 @@ def _simulate_scan(config: StaticConfig, pop: Population, name: str,
             "gt_state_loading": (neuron_dims, pop.state_loading),
         },
         coords={
-            "trial": np.arange(T),
+            "trial": np.arange(len(trial_vars["responses"][1])),
             "y": np.arange(c.height),
             "x": np.arange(c.width),
             "behavior_var": list(BEHAVIOR_VARS),
             "eye_axis": list(EYE_AXES),
-            "tier": ("trial", tier_of_image[trial_image]),
-            "image_id": ("trial", trial_image.astype(np.int64)),
-            "image_class": ("trial", kinds[trial_image].astype(str)),
+            **trial_coords,
             "unit_id": ("neuron", np.arange(pop.config.n_neurons, dtype=np.int64)),
             "cortical_x": ("neuron", pop.cortex[:, 0].astype(np.float32)),
             "cortical_y": ("neuron", pop.cortex[:, 1].astype(np.float32)),
             "cortical_z": ("neuron", pop.cortex[:, 2].astype(np.float32)),
             "animal": ("neuron", np.full(pop.config.n_neurons, name)),
         },
-        attrs={"scan": name, "source": "in-silico V1 (v1lib.sim.static)",
-               "deg_per_px": c.deg_per_px, "gt_gaze_map": G.astype(np.float64).ravel().tolist()},
+        attrs={"scan": name, "schema": "static", "source": "simulated V1 (v1lib.sim.static)",
+               "deg_per_px": c.deg_per_px},
     )
     _annotate(ds)
     return ds
@@ -218,6 +283,8 @@ def _annotate(ds: xr.Dataset) -> None:
                      "camera px, camera px/trial, cm/s"),
         "pupil_center": ("pupil centre in the eye camera", "camera px"),
         "gt_rate": ("expected response given image, eye position, behaviour and state", "a.u."),
+        "gt_observable_rate": ("expected response given image, eye position and behaviour, "
+                               "without the latent state", "a.u."),
         "gt_stimulus_rate": ("expected response at unit gain", "a.u."),
         "gt_eye_shift": ("receptive-field shift on the screen caused by eye position", "px"),
         "gt_state": ("latent brain state", "SD"),

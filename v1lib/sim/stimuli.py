@@ -1,4 +1,5 @@
-"""Stimuli for the in-silico V1: natural-image crops, dead leaves, 1/f noise, gratings.
+"""Stimuli of the simulated experiments: natural-image crops, dead leaves, 1/f noise,
+and the amplitude-spectrum statistic that compares them.
 
 Every generator takes a ``numpy.random.Generator`` and returns float32 images in
 luminance units 0..255 (like the 8-bit screens of the real recordings), shape
@@ -19,9 +20,6 @@ PHOTOGRAPHS = (
     "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "moon.png",
     "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg",
 )
-
-STIMULUS_KINDS = ("natural", "dead_leaves", "pink_noise")
-
 
 @lru_cache(maxsize=1)
 def photographs() -> tuple[np.ndarray, ...]:
@@ -156,20 +154,19 @@ def mixed_images(n: int, shape: tuple[int, int], mix: dict[str, float],
     return images[order], labels[order]
 
 
-def gratings(orientations_deg, sf_cpd, phases_deg, shape: tuple[int, int],
-             deg_per_px: float, contrast: float = 1.0, mean: float = 127.5) -> np.ndarray:
-    """Full-field sine gratings, one per (orientation, sf, phase) in that nesting order.
-
-    Orientation is the angle of the grating's *stripes* from horizontal, degrees
-    (0 = horizontal stripes, 90 = vertical stripes).
-    """
-    h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    yy, xx = (yy - (h - 1) / 2) * deg_per_px, (xx - (w - 1) / 2) * deg_per_px
-    ori = np.deg2rad(np.atleast_1d(orientations_deg))[:, None, None, None, None]
-    sf = np.atleast_1d(sf_cpd)[None, :, None, None, None]
-    ph = np.deg2rad(np.atleast_1d(phases_deg))[None, None, :, None, None]
-    # the carrier varies along the normal of the stripes
-    u = -xx * np.sin(ori) + yy * np.cos(ori)
-    g = mean + contrast * mean * np.sin(2 * np.pi * sf * u + ph)
-    return g.reshape(-1, h, w).astype(np.float32)
+def amplitude_spectrum_slope(images: np.ndarray) -> np.ndarray:
+    """Slope of log amplitude vs log spatial frequency, per image (about -1 for
+    natural images)."""
+    n, h, w = images.shape
+    x = images - images.mean(axis=(1, 2), keepdims=True)
+    win = np.outer(np.hanning(h), np.hanning(w))
+    amp = np.abs(np.fft.fft2(x * win))
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    band = (f > 2.0 / min(h, w)) & (f < 0.4)
+    lf = np.log(f[band])
+    slopes = []
+    for a in amp:
+        slopes.append(np.polyfit(lf, np.log(a[band] + 1e-9), 1)[0])
+    return np.array(slopes)

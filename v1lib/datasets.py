@@ -1,11 +1,14 @@
 """``data_manifest.yaml``: every dataset the book can use, and ``load(name)``.
 
-A *simulated* entry names a generator, its config and seed; the data are made
-on first use and cached by config hash. An *external* entry names its source,
-licence, files (URL and sha256), format and loader; files are fetched with
-pooch, verified against their checksum, and read by the loader. A file whose
-checksum is not recorded yet (``sha256: null``) is never downloaded unverified:
-``load(name)`` asks the user to download it and ``load(path)`` it instead.
+A *simulated* entry names a generator (:func:`_generators`), its config and seed;
+the data are made on first use and cached by config hash. An *external* entry
+names its source, licence, files (URL and sha256), format and loader
+(:data:`LOADERS`); files are fetched with pooch, verified against their
+checksum, and read by the loader. A file whose checksum is not recorded yet
+(``sha256: null``) is never downloaded unverified: ``load(name)`` asks the user
+to download it and ``load(path)`` it instead. A path is read by the reader of
+its format (:data:`READERS`): NetCDF files of any declared schema, and the
+folders and zips of the Sensorium file-tree layout.
 """
 
 from __future__ import annotations
@@ -16,11 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from .. import paths
-from ..cache import config_hash
-from ..provenance import collect, netcdf_attrs
-from .netcdf import load_scans, save_scans
-from .sensorium import load_sensorium
+from . import paths
+from .cache import config_hash, netcdf_attrs, provenance
+from .data.netcdf import load_scans, save_scans
+from .data.sensorium import load_sensorium
 
 SIMULATED_KEYS = {"kind", "description", "generator", "config", "seed"}
 EXTERNAL_KEYS = {"kind", "description", "source", "doi", "url", "licence", "files", "format",
@@ -32,21 +34,23 @@ class ManifestError(ValueError):
 
 
 def _generators():
-    """Each generator: config dict -> (typed config, scan names, simulate one scan)."""
-    from ..sim.static import StaticConfig, scan_names, simulate_scan
+    """Each generator: (config dict, seed) -> (typed config, scan names, simulate
+    one scan, simulator version)."""
+    from .sim import static
 
-    def static(config: dict, seed: int):
-        cfg = StaticConfig.from_dict(config, source="data_manifest.yaml")
-        return cfg, scan_names(cfg, seed), lambda i, show: simulate_scan(cfg, seed, i, show)
+    def static_generator(config: dict, seed: int):
+        cfg = static.StaticConfig.from_dict(config, source="data_manifest.yaml")
+        return (cfg, static.scan_names(cfg, seed),
+                lambda i, show: static.simulate_scan(cfg, seed, i, show), static.SIMULATOR_VERSION)
 
-    return {"static": static}
+    return {"static": static_generator}
 
 
 def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> None:
     """Simulate scan by scan into ``<path>.parts/`` (so an interrupted run resumes
     from the scans already written), then assemble ``path`` atomically."""
     seed = int(entry["seed"])
-    cfg, names, simulate = _generators()[entry["generator"]](entry.get("config") or {}, seed)
+    cfg, names, simulate, _ = _generators()[entry["generator"]](entry.get("config") or {}, seed)
     parts = path.with_suffix(".parts")
     scans = {}
     for i, scan in enumerate(names):
@@ -57,18 +61,24 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
             ds = simulate(i, show_progress)
             save_scans({scan: ds}, part)
             scans[scan] = ds
-    prov = collect(config=cfg, seed=seed)
+    prov = provenance(config=cfg, seed=seed)
     save_scans(scans, path, attrs={"dataset": name, **netcdf_attrs(prov)})
     for part in parts.glob("*.nc"):
         part.unlink()
     parts.rmdir()
 
 
-def _loaders():
-    return {
-        "netcdf": lambda files: {k: v for f in files for k, v in load_scans(f).items()},
-        "sensorium2022": lambda files: {k: v for f in files for k, v in load_sensorium(f).items()},
-    }
+# loader name (in the manifest) -> reader of one file, folder or zip -> {scan: Dataset}
+LOADERS = {"netcdf": load_scans, "sensorium2022": load_sensorium}
+# how a path given by the user is read: (does this reader take it?, reader)
+READERS = (
+    (lambda p: p.is_dir() or p.suffix == ".zip", load_sensorium),
+    (lambda p: p.suffix in (".nc", ".h5", ".netcdf") or p.is_file(), load_scans),
+)
+
+
+def _read_all(loader: str, files) -> dict:
+    return {k: v for f in files for k, v in LOADERS[loader](f).items()}
 
 
 def read_manifest(path=None) -> dict:
@@ -97,9 +107,9 @@ def read_manifest(path=None) -> dict:
             raise ManifestError(f"{where}: unknown generator '{e['generator']}'; "
                                 f"known: {sorted(_generators())}")
         if e["kind"] == "external":
-            if e["loader"] not in _loaders():
+            if e["loader"] not in LOADERS:
                 raise ManifestError(f"{where}: unknown loader '{e['loader']}'; "
-                                    f"known: {sorted(_loaders())}")
+                                    f"known: {sorted(LOADERS)}")
             for f in e["files"]:
                 if not isinstance(f, dict) or not {"name", "url", "sha256"} <= set(f):
                     raise ManifestError(f"{where}: every file needs 'name', 'url' and 'sha256'")
@@ -114,11 +124,10 @@ def simulated_path(name: str, entry: dict, results_dir=None) -> Path:
     """Cache file of a simulated entry, keyed by the *resolved* config (defaults
     included), the seed and the simulator version: changing any of them makes a
     new dataset instead of reusing a stale one."""
-    from ..sim.static import SIMULATOR_VERSION
-
-    cfg, _, _ = _generators()[entry["generator"]](entry.get("config") or {}, int(entry["seed"]))
+    cfg, _, _, version = _generators()[entry["generator"]](entry.get("config") or {},
+                                                           int(entry["seed"]))
     key = config_hash({"generator": entry["generator"], "config": cfg, "seed": int(entry["seed"]),
-                       "version": SIMULATOR_VERSION})
+                       "version": version})
     return paths.results_dir(results_dir) / "data" / f"{name}-{key}.nc"
 
 
@@ -132,7 +141,7 @@ def fetch(name: str, entry: dict, cache_dir) -> list[Path]:
                 f"dataset '{name}', file '{f['name']}': no sha256 is recorded in "
                 f"data_manifest.yaml, so the download could not be verified and is not made. "
                 f"Download the file yourself from {f['url']} and load it by path, "
-                f"v1lib.data.load('path/to/{f['name']}'), or record its sha256 "
+                f"v1lib.datasets.load('path/to/{f['name']}'), or record its sha256 "
                 f"(sha256sum {f['name']}) under datasets.{name}.files in data_manifest.yaml.")
     out = []
     for f in entry["files"]:
@@ -158,10 +167,9 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
     :func:`v1lib.data.sensorium.load_sensorium`).
     """
     p = Path(str(name_or_path)).expanduser()
-    if p.is_dir() or p.suffix == ".zip":
-        return load_sensorium(p)
-    if p.suffix in (".nc", ".h5", ".netcdf") or p.is_file():
-        return load_scans(p)
+    for takes, read in READERS:
+        if takes(p):
+            return read(p)
     entries = read_manifest(manifest)
     if str(name_or_path) not in entries:
         raise KeyError(f"unknown dataset '{name_or_path}': not a file and not in "
@@ -174,4 +182,4 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
             _make_simulated(name, entry, path, show_progress)
         return load_scans(path)
     files = fetch(name, entry, paths.results_dir(results_dir) / "downloads")
-    return _loaders()[entry["loader"]](files)
+    return _read_all(entry["loader"], files)

@@ -1,0 +1,110 @@
+"""Trained models on disk: :func:`train_model` trains (or resumes, or reloads) a
+model in a folder; :func:`fit_cached` keeps finished models under
+``results/models/<hash>`` so that a chapter re-run reloads instead of retraining.
+
+A model folder holds ``model.pt``, ``history.nc``, ``config.json`` and
+``provenance.json``, and ``checkpoint.pt`` while training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import xarray as xr
+
+from . import paths
+from .cache import (
+    atomic_path,
+    canonical_json,
+    config_hash,
+    netcdf_attrs,
+    provenance,
+    write_json_atomic,
+)
+from .objectives import Poisson
+from .tensors import ScanTensors, data_fingerprint, prepare, stimulus_shape
+from .train import TrainConfig, fit
+
+# Bump when a change of the model or training code changes the trained weights
+# for a given config and seed, or the layout of a saved model: cached models are
+# keyed by it.
+TRAINING_VERSION = 5
+
+
+@dataclass
+class FitResult:
+    model: torch.nn.Module
+    history: xr.Dataset
+    folder: Path
+    tensors: dict[str, ScanTensors]
+
+
+def build_model(tensors: dict[str, ScanTensors], config, seed: int) -> torch.nn.Module:
+    """``config.build`` for these scans, its parameters drawn from ``seed``."""
+    torch.manual_seed(seed)
+    return config.build({s: d.info for s, d in tensors.items()}, stimulus_shape(tensors))
+
+
+def run_config(scans, model_config, train_config: TrainConfig, seed: int, objective=Poisson(),
+               extra: dict | None = None) -> dict:
+    """What a model folder's ``config.json`` records of its run."""
+    config = {"model": model_config.to_dict(), "model_class": type(model_config).__name__,
+              "train": dataclasses.asdict(train_config), "objective": dataclasses.asdict(objective),
+              "scans": list(scans), "seed": seed, **(extra or {})}
+    return json.loads(canonical_json(config))
+
+
+def train_model(scans: dict[str, xr.Dataset], model_config, train_config: TrainConfig,
+                seed: int, out_dir, device="cpu", core_from=None, show_progress: bool = True,
+                provenance_extra: dict | None = None, objective=Poisson()) -> FitResult:
+    """Train (or resume, or reload) a model into ``out_dir``. ``core_from`` copies
+    a trained core (for transfer)."""
+    out = Path(out_dir)
+    tensors = prepare(scans, device, train_config.train_fraction)
+    model = build_model(tensors, model_config, seed).to(device)
+    if core_from is not None:
+        model.core.load_state_dict(core_from.core.state_dict())
+    config = run_config(scans, model_config, train_config, seed, objective, provenance_extra)
+    if (out / "config.json").is_file() and json.loads((out / "config.json").read_text()) != config:
+        raise ValueError(f"{out}: holds a run of another configuration (see its config.json); "
+                         "choose another output folder or delete it")
+    final = out / "model.pt"
+    if final.is_file():
+        model.load_state_dict(torch.load(final, map_location=device, weights_only=True))
+        model.eval()
+        with xr.open_dataset(out / "history.nc", engine="h5netcdf") as h:
+            return FitResult(model, h.load(), out, tensors)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "config.json", config)
+    history = fit(model, tensors, train_config, seed, out / "checkpoint.pt", show_progress,
+                  objective)
+    prov = provenance(config=config, seed=seed, device=str(device))
+    history.attrs.update(netcdf_attrs(prov))
+    write_json_atomic(out / "provenance.json", prov)
+    with atomic_path(out / "history.nc") as tmp:
+        history.to_netcdf(tmp, engine="h5netcdf")
+    with atomic_path(final) as tmp:
+        torch.save(model.state_dict(), tmp)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return FitResult(model, history, out, tensors)
+
+
+def fit_cached(scans: dict[str, xr.Dataset], model_config, train_config: TrainConfig,
+               seed: int, results_dir=None, device="cpu", core_from: FitResult | None = None,
+               show_progress: bool = True, objective=Poisson()) -> FitResult:
+    """:func:`train_model` into ``results/models/<hash>``, the hash of the data,
+    the configurations, the objective, the seed, ``TRAINING_VERSION`` and (for
+    transfer) the source core's folder."""
+    key = {"version": TRAINING_VERSION, "data": data_fingerprint(scans),
+           "model": model_config.to_dict(), "model_class": type(model_config).__name__,
+           "train": dataclasses.asdict(train_config), "objective": dataclasses.asdict(objective),
+           "seed": seed, "core_from": core_from.folder.name if core_from is not None else None,
+           "device": torch.device(device).type}
+    folder = paths.results_dir(results_dir) / "models" / config_hash(key)
+    return train_model(scans, model_config, train_config, seed, folder, device,
+                       core_from.model if core_from is not None else None, show_progress,
+                       {"data_fingerprint": key["data"], "core_from": key["core_from"]}, objective)

@@ -1,0 +1,47 @@
+"""A model's predictions over the samples of a tier, batch by batch, without gradients."""
+
+from __future__ import annotations
+
+import torch
+
+from .tensors import ScanTensors
+
+
+def autocast(device):
+    """bfloat16 autocast on CUDA; a no-op elsewhere (CPU runs stay in float32)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.no_grad()
+def predict_tier(model, tensors: dict[str, ScanTensors], tier: str,
+                 batch_size: int = 512) -> dict[str, torch.Tensor]:
+    """The model's (normalised) predictions for every scan on ``tier``."""
+    model.eval()
+    out = {}
+    for scan, d in tensors.items():
+        idx = d.tiers[tier]
+        parts = []
+        for s in range(0, len(idx), batch_size):
+            with autocast(d.device):
+                parts.append(model(scan, **d.batch(idx[s:s + batch_size])).float())
+        out[scan] = torch.cat(parts) if parts else d.targets[:0].float()
+    return out
+
+
+@torch.no_grad()
+def core_features(model, tensors: dict[str, ScanTensors],
+                  batch_size: int = 512) -> dict[str, torch.Tensor]:
+    """The core's output for every sample of every scan, in evaluation mode."""
+    model.core.eval()
+    out = {}
+    for scan, d in tensors.items():
+        x = d.inputs["stimulus"]
+        parts = []
+        for s in range(0, d.n_samples, batch_size):
+            with autocast(d.device):
+                parts.append(model.core(x[s:s + batch_size]).float())
+        out[scan] = torch.cat(parts)
+    return out

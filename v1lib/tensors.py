@@ -1,0 +1,116 @@
+"""A scan's data as the tensors a model trains on: named inputs, targets, and
+the sample indices of each tier, normalised and on the device.
+
+What the inputs are, and how each is normalised, comes from the scan's
+schema (:mod:`v1lib.data.schemas`): inputs are keyed by the role they play in a
+model, so the trainer calls ``model(scan, **tensors.batch(idx))`` whatever the
+experiment. All data live on the device (no per-sample loading); inputs that
+carry a channel axis are stored channels-last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .cache import config_hash
+from .data import schemas
+from .models.normalizer import Normalizer, ScanInfo, input_stats, response_scale
+
+
+@dataclass
+class ScanTensors:
+    """One scan on the device: normalised inputs by role and targets, with
+    sample indices per tier; ``info`` holds what a model needs to know of it."""
+
+    inputs: dict[str, torch.Tensor]  # role -> (S, ...)
+    targets: torch.Tensor  # (S, ..., N) normalised responses, or (S,) class labels
+    tiers: dict[str, torch.Tensor]
+    info: ScanInfo | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return self.targets.shape[0]
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {role: x[idx] for role, x in self.inputs.items()}
+
+    @property
+    def device(self) -> torch.device:
+        return self.targets.device
+
+
+def train_subset(ds: xr.Dataset, fraction: float) -> np.ndarray:
+    """Sample indices of the training samples kept at ``fraction``: a fixed random
+    order per scan, so smaller fractions are subsets of larger ones."""
+    train = np.flatnonzero(ds.tier.values == "train")
+    if fraction >= 1:
+        return train
+    rng = np.random.default_rng(int(config_hash(str(ds.attrs.get("scan", "")), 8), 16))
+    order = rng.permutation(len(train))
+    keep = max(1, int(round(fraction * len(train))))
+    return np.sort(train[order[:keep]])
+
+
+def scan_info(ds: xr.Dataset, train_idx: np.ndarray) -> ScanInfo:
+    """Normalisation statistics from the training samples (neuralpredictors'
+    rules, which take them from all tiers) and the neurons' positions."""
+    schema = schemas.of(ds)
+    stats = {i.role: input_stats(ds[i.variable].values[train_idx], i.per_column, i.center)
+             for i in schema.inputs}
+    xy = np.stack([ds.cortical_x.values, ds.cortical_y.values], 1).astype(np.float32)
+    return ScanInfo(n_neurons=ds.sizes["neuron"], cortical_xy=xy, inputs=stats,
+                    response_std=response_scale(ds[schema.responses].values[train_idx]))
+
+
+def to_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device) -> ScanTensors:
+    schema = schemas.of(ds)
+    norm = Normalizer(info).to(device)
+    f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
+    inputs = {}
+    for i in schema.inputs:
+        x = norm.normalize(i.role, f(ds[i.variable].values))
+        if i.channel:
+            x = x.unsqueeze(1)
+            if x.dim() == 4:  # channels-last 2D convolutions: depthwise ones run faster on CPU
+                x = x.contiguous(memory_format=torch.channels_last)
+        inputs[i.role] = x
+    tiers = {str(t): torch.as_tensor(np.flatnonzero(ds.tier.values == t), device=device)
+             for t in np.unique(ds.tier.values)}
+    tiers["train"] = torch.as_tensor(train_idx, device=device)
+    targets = f(ds[schema.responses].values) / norm.response_std
+    return ScanTensors(inputs=inputs, targets=targets, tiers=tiers, info=info)
+
+
+def prepare(scans: dict[str, xr.Dataset], device="cpu", train_fraction: float = 1.0
+            ) -> dict[str, ScanTensors]:
+    """``{scan: ScanTensors}`` ready for training and evaluation."""
+    out = {}
+    for name, ds in scans.items():
+        idx = train_subset(ds, train_fraction)
+        for tier, n in (("train", len(idx)), ("validation", int((ds.tier == "validation").sum()))):
+            if n == 0:
+                raise ValueError(f"scan '{name}' has no '{tier}' samples: training needs them")
+        out[name] = to_tensors(ds, scan_info(ds, idx), idx, device)
+    return out
+
+
+def stimulus_shape(tensors: dict[str, ScanTensors]) -> tuple[int, int]:
+    """Height and width of the stimulus frames."""
+    x = next(iter(tensors.values())).inputs["stimulus"]
+    return tuple(int(s) for s in x.shape[-2:])
+
+
+def data_fingerprint(scans: dict[str, xr.Dataset]) -> str:
+    """A short hash that changes when the data change (cache key of models)."""
+    desc = {}
+    for n, ds in scans.items():
+        schema = schemas.of(ds)
+        stim = ds[schema.input("stimulus").variable].values
+        desc[n] = [int(ds.sizes[schema.sample_dim]), int(ds.sizes["neuron"]),
+                   float(ds[schema.responses].values.astype(np.float64).sum()),
+                   float(stim[:16].astype(np.float64).sum())]
+    return config_hash(desc)
