@@ -37,10 +37,12 @@ def tier_samples(tensors: dict[str, ScanTensors], scans: dict[str, xr.Dataset],
 
 
 def predictions(model, tensors: dict[str, ScanTensors], scans: dict[str, xr.Dataset],
-                tier: str = "test") -> dict[str, xr.DataArray]:
+                tier: str = "test", samples: dict[str, xr.Dataset] | None = None
+                ) -> dict[str, xr.DataArray]:
     """Predicted responses on ``tier`` in the scans' original units, labelled
-    like the responses: ``{scan: DataArray(sample, ..., neuron)}``."""
-    samples = tier_samples(tensors, {s: scans[s] for s in tensors}, tier)
+    like the responses: ``{scan: DataArray(sample, ..., neuron)}``. ``samples``:
+    the scans' samples of the tier, where the caller has them already."""
+    samples = samples or tier_samples(tensors, {s: scans[s] for s in tensors}, tier)
     out = {}
     for s, p in predict_tier(model, tensors, tier).items():
         resp = samples[s][schemas.of(samples[s]).responses]
@@ -117,8 +119,8 @@ def evaluate(model, tensors: dict[str, ScanTensors], scans: dict[str, xr.Dataset
     """Per-neuron scores of every scan (concatenated along ``neuron``), the
     population summary, and the predictions. ``burn_in``: leading time steps
     left out of the scores (as the objective leaves them out of training)."""
-    preds = predictions(model, tensors, scans, tier)
-    samples = tier_samples(tensors, {s: scans[s] for s in preds}, tier)
+    samples = tier_samples(tensors, {s: scans[s] for s in tensors}, tier)
+    preds = predictions(model, tensors, scans, tier, samples)
     per = []
     for s, p in preds.items():
         resp = samples[s][schemas.of(samples[s]).responses]
