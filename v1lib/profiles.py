@@ -57,16 +57,15 @@ def _budgets(doc, source: str) -> dict:
     if unknown:
         raise ValueError(f"{source}: unknown key(s) {sorted(unknown)} in 'budgets'; "
                          "known: book, book_cached, chapters")
-    out = {"chapters": {}}
-    for k, v in {**{f"chapters.{c}": m for c, m in (doc.get("chapters") or {}).items()},
-                 **{k: doc[k] for k in ("book", "book_cached") if k in doc}}.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise ValueError(f"{source}: budget '{k}' must be a positive number of minutes, "
-                             f"got {v!r}")
-        if k.startswith("chapters."):
-            out["chapters"][k.removeprefix("chapters.")] = 60.0 * v
-        else:
-            out[k] = 60.0 * v
+
+    def seconds(name: str, minutes) -> float:
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0:
+            raise ValueError(f"{source}: budget '{name}' must be a positive number of minutes, "
+                             f"got {minutes!r}")
+        return 60.0 * minutes
+
+    out = {k: seconds(k, doc[k]) for k in ("book", "book_cached") if k in doc}
+    out["chapters"] = {c: seconds(f"chapters.{c}", m) for c, m in (doc.get("chapters") or {}).items()}
     return out
 
 
