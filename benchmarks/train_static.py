@@ -3,7 +3,7 @@
     python benchmarks/train_static.py [--profile cpu|gpu|smoke] [--variant gaussian_full]
                                       [--steps 20] [--no-convergence]
 
-Prints, for the profile's model and data (all scans of the comparison):
+Prints, for the profile's model and data (the first animal of the comparison):
 
 * throughput: images per second of training steps alone (forward, backward,
   Adam; one batch of every scan per step), after a warm-up;
@@ -26,7 +26,7 @@ from v1lib.datasets import load
 from v1lib.model_cache import build_model
 from v1lib.objectives import Poisson
 from v1lib.predict import autocast, core_features, predict_tier
-from v1lib.studies.static import study_settings, variant_config
+from v1lib.studies.static import replicates, study_settings, variant_config
 from v1lib.tensors import prepare
 from v1lib.train import fit
 
@@ -48,7 +48,8 @@ def main() -> None:
     device = profiles.device(prof["parameters"].get("device", "auto"))
     settings = study_settings(args.profile)
     scans = load(prof["parameters"]["data"], show_progress=False)
-    scans = dict(list(scans.items())[: settings["comparison_scans"]])
+    first = replicates(scans, settings)[0][0]  # chapter 2 trains one model per animal
+    scans = {first: scans[first]}
     model_cfg, train_cfg = variant_config(args.profile, args.variant)
     tensors = prepare(scans, device)
     model = build_model(tensors, model_cfg, 0).to(device)

@@ -84,7 +84,10 @@ pd.DataFrame(rows).set_index("scan")
 # ## Stimuli
 #
 # Natural images are crops of the photographs that ship with scikit-image
-# {cite:p}`vanderwalt2014scikit`, varied in scale, position and flip. Two
+# {cite:p}`vanderwalt2014scikit`, varied in scale, position and flip. Each tier
+# has its own photographs, so no test image is a crop of a photograph that a
+# training image comes from (the pools are listed in
+# `v1lib.sim.stimuli.PHOTO_POOLS`; the check below measures it). Two
 # synthetic classes share their second-order statistics: dead-leaves images
 # (occluding discs with a scale-invariant size distribution,
 # {cite:t}`lee2001occlusion`) and Gaussian noise with a 1/f amplitude spectrum
@@ -98,6 +101,26 @@ picks = [rng.choice(np.flatnonzero(ds0.image_class.values == c), 4, replace=Fals
 idx = np.concatenate(picks)
 fig, _ = plots.image_grid(ds0.images.values[idx], [ds0.image_class.values[i].replace("_", " ")
                                                    for i in idx], ncols=6)
+
+# %% [markdown]
+# Near-duplicates across tiers would let a model score on test images it has, in
+# effect, seen. For every natural test image, its highest pixel correlation with
+# any natural training image of the same scan:
+
+# %%
+pix = {t: static.unique_images(ds0, t, "natural") for t in ("train", "test")}
+nearest = stimuli.nearest_correlation(pix["test"], pix["train"])
+glue("dup_max", float(nearest.max()), display=False)
+glue("dup_above", float((nearest > 0.8).mean() * 100), display=False)
+fig, ax = plt.subplots(figsize=(5, 2.6))
+ax.hist(nearest, bins=30, color="C0")
+ax.axvline(0.8, color="k", ls="--", lw=1)
+ax.set(xlabel="highest pixel correlation with a training image", ylabel="test images",
+       title="natural test images vs training images");
+
+# %% [markdown]
+# The highest correlation is {glue:text}`dup_max:.2f`; {glue:text}`dup_above:.1f` %
+# of the natural test images have a training image correlated above 0.8 (dashed).
 
 # %% [markdown]
 # The amplitude spectra of natural images fall off as about 1/f
@@ -320,22 +343,40 @@ chapter.glue_published("sensorium2022_cnn_single_trial_corr", "sensorium2022_cnn
                        "sensorium2022_cnn_feve")
 implied = calibration.implied_ceiling()
 ref = calibration.SENSORIUM_2022_CNN
+nan = float("nan")  # Sensorium reports correlations over all neurons only
 table = pd.DataFrame({
-    "Sensorium 2022 CNN (reported)": [ref["single_trial_corr"], ref["corr_to_avg"], ref["feve"]],
-    "implied image-computable ceiling": [implied["single_trial_corr"], implied["corr_to_avg"], 1.0],
-    "in-silico ceiling (ground truth, image only)": [ours["image_ceiling_single_trial_corr"],
-                                                     ours["image_ceiling_corr_to_avg"],
-                                                     ours["image_ceiling_feve"]],
-}, index=["single-trial correlation", "correlation to average", "FEVE (FEV ≥ 0.15)"])
+    "Sensorium 2022 CNN (reported)": [ref["single_trial_corr"], ref["corr_to_avg"], nan, nan,
+                                      ref["feve"]],
+    "implied image-computable ceiling": [implied["single_trial_corr"], implied["corr_to_avg"],
+                                         nan, nan, 1.0],
+    "in-silico ceiling (ground truth, image only)": [
+        ours["image_ceiling_single_trial_corr"], ours["image_ceiling_corr_to_avg"],
+        ours["image_ceiling_single_trial_corr_reliable"], ours["image_ceiling_corr_to_avg_reliable"],
+        ours["image_ceiling_feve"]],
+}, index=["single-trial correlation (all neurons)", "correlation to average (all neurons)",
+          "single-trial correlation (FEV ≥ 0.15)", "correlation to average (FEV ≥ 0.15)",
+          "FEVE (FEV ≥ 0.15)"])
 table.round(3)
 
 # %% [markdown]
-# The image-only ceiling averages the ground-truth rate over each image's
-# repeats (an image-computable model cannot know the behaviour of a given
-# trial); its FEVE slightly above 1 is expected, because it is computed on the
-# same trials that define the explainable variance. A model that also sees
-# behaviour and eye position can go higher: the full ground-truth rate reaches
-# a mean single-trial correlation of {glue:text}`full_ceiling:.3f`.
+# The image-only ceiling is the exact expected response to each image,
+# E[rate | image], over the eye positions, behaviour and brain states of the
+# session (`gt_stimulus_only_rate`): an image-computable model cannot know the
+# behaviour of a given trial. (Averaging the ground-truth rate over the image's
+# own repeats instead would keep those trials' gains and eye shifts, and so
+# overstate the ceiling.) The Sensorium convention averages correlations over
+# all neurons but FEVE over the reliable ones only; the middle rows put the
+# ceiling's correlations on that same set of neurons.
+#
+# FEV and FEVE count *every* trial-to-trial change of the response to one image
+# as noise, including the changes that the eye, the behaviour and the brain
+# state cause. So FEVE is not bounded by 1: a model that sees behaviour and
+# eye position can exceed it, and so can the fraction oracle (next section). The
+# full ground-truth rate, which knows all of them, reaches a mean single-trial
+# correlation of {glue:text}`full_ceiling:.3f`, against
+# {glue:text}`image_ceiling:.3f` for the image-only ceiling. Whenever a later
+# chapter ranks a model that sees behaviour beside image-only models, it says
+# so and gives each model's fraction of the image-only ceiling as well.
 #
 # Per neuron, the oracle correlation and the fraction of explainable variance
 # (FEV) spread from unresponsive neurons, which any model must fail on, to highly
@@ -343,6 +384,7 @@ table.round(3)
 
 # %%
 glue("full_ceiling", ours["ceiling_single_trial_corr"], display=False)
+glue("image_ceiling", ours["image_ceiling_single_trial_corr"], display=False)
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 axes[0].hist(rel.oracle_corr, bins=40, color="C0")
 axes[0].set(xlabel="oracle correlation (leave-one-out)", ylabel="neurons",
@@ -354,17 +396,14 @@ axes[1].set(xlabel="fraction of explainable variance", ylabel="neurons",
 axes[2].scatter(rel.oracle_corr, rel.image_ceiling_single_trial_corr, s=3, alpha=0.4)
 lim = [0, float(max(rel.oracle_corr.max(), rel.image_ceiling_single_trial_corr.max()))]
 axes[2].plot(lim, lim, "k--", lw=0.8)
-axes[2].set(xlabel="oracle correlation", ylabel="ceiling correlation (ground truth)",
+axes[2].set(xlabel="oracle correlation", ylabel="image-only ceiling correlation",
             title="oracle vs true ceiling");
 
+# %%
+repeats = int(pd.Series(ds0.image_id.values[ds0.tier.values == "test"]).value_counts().median())
+display(Markdown(calibration.oracle_text(rel, repeats)))
+
 # %% [markdown]
-# The leave-one-out oracle lies *below* the true single-trial ceiling for
-# almost every neuron: the oracle predicts each trial from the mean of only
-# nine other noisy repeats, so it underestimates what a perfect model can do, as
-# its documentation warns. This is the first thing the in-silico V1 shows that
-# real data cannot: *fraction of oracle* above 1 is possible, and the ground-truth
-# ceiling is the better yardstick. Later chapters report both.
-#
 # ## Using your own data
 #
 # Every chapter takes its data from the `data` parameter: a name from

@@ -30,6 +30,15 @@
 # * a **direct** model (core and readout, from scratch), and
 # * a **transfer** model: the frozen core with a new Gaussian readout.
 #
+# Every animal takes its turn as the held-out one (leave one animal out), with
+# its own source core, trained on the other animals with its own seed, and its
+# own random training subsets. The intervals below are 95 % t-intervals over
+# these held-out animals, so they include the variation between animals,
+# source cores and subsets, not only the optimiser's. Every model of a curve
+# gets the same budget of optimiser steps: with less data an epoch is not a
+# pass over the data but a full-data epoch's number of steps, so early stopping
+# and learning-rate decay count the same steps at every fraction.
+#
 # All simulated animals share one ground-truth feature bank, which is what
 # Lurz et al. set out to test in real mice, so here transfer *should* work; the
 # question is how much it buys at each amount of data.
@@ -52,30 +61,31 @@ from v1lib import chapter, plots
 from v1lib.evaluation import evaluate
 from v1lib.published import PUBLISHED
 from v1lib.sim.static import simulator_config
-from v1lib.stats import mean_sem
+from v1lib.stats import mean_ci
 from v1lib.studies import readouts, transfer
-from v1lib.studies.static import study_settings, variant_config
+from v1lib.studies.static import replicates, study_settings, variant_config
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 chapter.glue_published("transfer_gain", "transfer_data_fraction")
 settings = study_settings(profile)
 _, base_cfg = variant_config(profile, "gaussian")
-# the held-out animal is chapter 2's first; where chapter 2 trains on that scan
-# alone (comparison_scans: 1), its Gaussian + grid models are this chapter's
-# direct models with all data, reloaded from the model cache
-target = list(scans)[0]
+# the held-out animals are chapter 2's replicates: their direct models with all
+# data are chapter 2's Gaussian + grid models, reloaded from the model cache
+reps = replicates(scans, settings)
+first, first_seed = reps[0]
 display(Markdown(
-    f"Profile **{prof['name']}**; dataset **{dataset}**. Core trained on "
-    f"{', '.join(s for s in scans if s != target)}; held-out animal **{target}** "
-    f"({scans[target].sizes['neuron']} neurons, "
-    f"{int((scans[target].tier == 'train').sum())} training images); fractions "
-    f"{settings['fractions']}; seeds {settings['transfer_seeds']}; on `{device}`."))
+    f"Profile **{prof['name']}**; dataset **{dataset}**. Held-out animals "
+    f"{', '.join(a for a, _ in reps)}, each against a core trained on the other "
+    f"{len(scans) - 1} of the {len(scans)} animals; "
+    f"{int((scans[first].tier == 'train').sum())} training images per animal at most; fractions "
+    f"{settings['fractions']}; on `{device}`."))
 
 # %% [markdown]
 # ## The data-efficiency curve
 
 # %%
-curve, core = transfer.transfer_curve(scans, profile, target, results_dir=results_dir, device=device)
+curve, cores = transfer.transfer_curve(scans, profile, results_dir=results_dir, device=device)
+core = cores[first]
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -83,24 +93,26 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
                        (axes[1], "gt_observable_ceiling_fraction",
                         "fraction of the observable ceiling")):
     for c, color in (("direct", "C0"), ("transfer", "C1")):
-        m, e = mean_sem(curve[key].sel(condition=c))
-        n = curve.n_train_images.sel(condition=c).mean("seed")
+        m, e = mean_ci(curve[key].sel(condition=c), "animal")
+        n = curve.n_train_images.sel(condition=c).mean("animal")
         ax.errorbar(n, m, yerr=e, marker="o", color=color, label=c, capsize=3)
     ax.set(xscale="log", xlabel="training images of the held-out animal", ylabel=label, title=label)
     ax.set_xticks(n.values, [f"{int(v):,}" for v in n.values], minor=False)
     ax.minorticks_off()
     ax.legend(fontsize=8)
+fig.suptitle("mean and 95 % t-interval over held-out animals", fontsize=9)
 
 # %% [markdown]
-# The same comparison as a relative change, seed by seed: how much better (or
-# worse) the transferred core does than direct training at each amount of data.
+# The same comparison as a relative change, held-out animal by held-out
+# animal: how much better (or worse) the transferred core does than direct
+# training at each amount of data.
 
 # %%
-rel = transfer.transfer_gain(curve)  # %, per fraction and seed
-n_img = curve.n_train_images.sel(condition="direct").mean("seed")
+rel = transfer.transfer_gain(curve)  # %, per fraction and held-out animal
+n_img = curve.n_train_images.sel(condition="direct").mean("animal")
 fig, ax = plt.subplots(figsize=(6, 3.2))
-for s in rel.seed.values:
-    ax.plot(n_img, rel.sel(seed=s), marker="o", alpha=0.6, label=f"seed {s}")
+for a in rel.animal.values:
+    ax.plot(n_img, rel.sel(animal=a), marker="o", alpha=0.6, label=f"held out: {a}")
 ax.axhline(0, color="k", lw=0.8)
 reported = PUBLISHED["transfer_gain"]
 ax.axhline(reported.value, color="C3", ls=":", lw=1, label=f"reported at full data ({reported.signed})")
@@ -123,17 +135,17 @@ glue("transfer_gain_full", claims["gain_at_full_data_pct"], display=False)
 display(Markdown(claims["text"]))
 
 # %%
-display(Markdown(transfer.transfer_budget_text(core, base_cfg.max_epochs)))
+display(Markdown(transfer.transfer_budget_text(cores, curve, base_cfg.max_epochs)))
 
 # %% [markdown]
-# What was transferred: the first-layer filters of the source core, each
-# scaled to its own range. For comparison, the in-silico neurons' ground-truth
+# What was transferred: the first-layer filters of the source core of the
+# first held-out animal, each scaled to its own range. For comparison, the in-silico neurons' ground-truth
 # features are built from Gabor filters at {glue:text}`n_orientations`
 # orientations and {glue:text}`n_sfs` spatial frequencies; the core's filters
 # are only the first of its {glue:text}`n_layers` layers.
 
 # %%
-bank = simulator_config(scans[target]).features
+bank = simulator_config(scans[first]).features
 glue("n_orientations", bank.n_orientations, display=False)
 glue("n_sfs", len(bank.sf_cpd), display=False)
 glue("n_layers", core.model.core.config.layers, display=False)
@@ -142,14 +154,38 @@ w = (w - w.min(axis=(1, 2), keepdims=True)) / (np.ptp(w, axis=(1, 2), keepdims=T
 fig, _ = plots.image_grid(w, ncols=min(16, len(w)), width=10)
 
 # %% [markdown]
-# The transfer core was trained with the same recipe as every model in
-# chapter 2; the source core's own scores on its training animals are shown
+# The source cores were trained with the same recipe as every model in
+# chapter 2; the first one's own scores on its training animals are shown
 # below for reference (test tier).
 
 # %%
 _, source_summary, _ = evaluate(core.model, core.tensors, {s: scans[s] for s in core.tensors}, "test")
 pd.Series({name: source_summary[k] for k, name in readouts.TABLE_METRICS.items()
            if k in source_summary}, name="source core").round(3).to_frame()
+
+# %% [markdown]
+# ## Neuron by neuron
+#
+# For the first held-out animal, each neuron's test correlation under transfer
+# against under direct training, with the fewest and with all training images:
+# above the diagonal, the transferred core predicts the neuron better.
+
+# %%
+fractions = [float(curve.fraction.min()), float(curve.fraction.max())]
+fig, axes = plt.subplots(1, len(fractions), figsize=(10, 3.8))
+for ax, f in zip(np.atleast_1d(axes), fractions):
+    corr = {}
+    for c in ("direct", "transfer"):
+        fit = transfer.condition_fit(scans, profile, first, first_seed, f, c, core,
+                                     results_dir=results_dir, device=device)
+        corr[c] = evaluate(fit.model, fit.tensors, {first: scans[first]}, "test")[0].single_trial_corr
+    ax.scatter(corr["direct"], corr["transfer"], s=4, alpha=0.35)
+    lo = float(min(corr["direct"].min(), corr["transfer"].min()))
+    hi = float(max(corr["direct"].max(), corr["transfer"].max()))
+    ax.plot([lo, hi], [lo, hi], "k:", lw=1)
+    above = float((corr["transfer"] > corr["direct"]).mean())
+    ax.set(xlabel="direct training: test correlation", ylabel="transfer: test correlation",
+           title=f"{100 * f:.0f} % of the data: transfer ahead for {100 * above:.0f} % of neurons")
 
 # %% [markdown]
 # ## What this chapter shows

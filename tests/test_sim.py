@@ -123,12 +123,81 @@ def test_reliability_in_sensorium_range(stats_scans):
     good = rel.fev.values > 0.15
     assert np.mean(rel.oracle_corr.values[good]
                    < rel.ceiling_single_trial_corr.values[good]) > 0.8
+    # correlations of the ceiling on the reliable neurons, beside its FEVE
+    assert s["image_ceiling_single_trial_corr_reliable"] == pytest.approx(
+        float(rel.image_ceiling_single_trial_corr.values[good].mean()), rel=1e-6)
+
+
+def test_stimulus_only_rate_is_the_expectation_over_the_sessions_eye_behaviour_and_state(stats_scans):
+    """gt_stimulus_only_rate (centroid quadratures of the eye and the behaviour)
+    against the exact average over every pair of one trial's eye and another
+    trial's behaviour (independent in the simulator), times the mean state gain.
+    The quadrature's small error is a per-neuron scale, common to all images, so
+    a correlation (a ceiling) does not see it."""
+    import torch
+
+    from v1lib.sim import rates
+
+    _, scans = stats_scans
+    ds = next(iter(scans.values()))
+    test = ds.tier.values == "test"
+    assert np.isfinite(ds.gt_stimulus_only_rate.values[test]).all()
+    assert np.isnan(ds.gt_stimulus_only_rate.values[~test]).all()
+    pop = next(iter(populations_of(scans).values()))
+    G = np.array(ds.attrs["gt_gaze_map"]).reshape(2, 2)
+    eye = rates.eye_effects(ds.pupil_center.values, G, pop.torsion_per_sd)
+    b = ds.behavior.values.astype(np.float64)
+    bz = ((b - b.mean(0)) / b.std(0)).astype(np.float32)
+    pre, add = torch.from_numpy(pop.pre_drive(bz)), torch.from_numpy(pop.additive(bz))
+    state = pop.state_gain(ds.gt_state.values).mean(0)
+    got, exact = [], []
+    firsts = np.unique(ds.image_id.values[test], return_index=True)[1]
+    for trial in np.flatnonzero(test)[firsts[:6]]:
+        img = torch.from_numpy(ds.images.values[trial][None])
+        rows = torch.zeros(len(bz), dtype=torch.long)
+        with torch.no_grad():
+            z = pop.drive(img, eye.shift[:, 0], eye.shift[:, 1], rows, eye.torsion)
+            total = 0.0
+            for t in range(len(z)):  # eye of trial t, behaviour of every trial
+                gain = torch.from_numpy(pop.observable_gain(bz, np.repeat(eye.z[t:t + 1], len(bz), 0)))
+                total = total + ((pop.output(z[t][None] + pre) + add) * gain).mean(0)
+        exact.append((total / len(z)).numpy() * state)
+        same = ds.image_id.values == ds.image_id.values[trial]
+        assert np.ptp(ds.gt_stimulus_only_rate.values[same], axis=0).max() == 0  # one per image
+        got.append(ds.gt_stimulus_only_rate.values[trial])
+    got, exact = np.array(got), np.array(exact)
+    err = np.abs(got - exact)
+    assert err.mean() < 0.03 * exact.mean()  # the quadrature's error, population-wide
+    across = [np.corrcoef(got[:, n], exact[:, n])[0, 1] for n in range(got.shape[1])]
+    assert np.median(across) > 0.9999 and np.min(across) > 0.98
+    # an average of gt_rate over the image's own repeats keeps their gains: far off
+    own = np.array([ds.gt_rate.values[ds.image_id.values == ds.image_id.values[t]].mean(0)
+                    for t in np.flatnonzero(test)[firsts[:6]]])
+    own_across = [np.corrcoef(own[:, n], exact[:, n])[0, 1] for n in range(got.shape[1])]
+    assert np.median(own_across) < np.median(across) - 0.001
+
+
+def test_photo_pools_are_disjoint_and_test_images_are_not_crops_of_training_photos(stats_scans):
+    pools = [set(p) for p in stimuli.PHOTO_POOLS.values()]
+    assert set.union(*pools) == set(stimuli.PHOTOGRAPHS)
+    assert sum(len(p) for p in pools) == len(stimuli.PHOTOGRAPHS)
+    assert {"motorcycle_left.png", "motorcycle_right.png"} <= set(stimuli.PHOTO_POOLS["train"])
+    from v1lib.sim.static import unique_images
+
+    _, scans = stats_scans
+    ds = next(iter(scans.values()))
+    test, train = (unique_images(ds, t, "natural") for t in ("test", "train"))
+    assert len(test) and len(train)
+    nearest = stimuli.nearest_correlation(test, train)
+    assert nearest.max() < 0.8
+    # the measure does find a duplicate: a test image against itself among the training ones
+    assert stimuli.nearest_correlation(test[:1], np.concatenate([train, test[:1]]))[0] > 0.999
 
 
 def test_grating_tuning_recovers_ground_truth(stats_scans):
     _, scans = stats_scans
     pop = next(iter(populations_of(scans).values()))
-    ids = np.flatnonzero(pop.responsive & (pop.feature_type != "corner"))[:120]
+    ids = np.flatnonzero(pop.responsive & np.isin(pop.feature_type, ["simple", "complex"]))[:120]
     summ = probes.tuning_summary(probes.orientation_tuning(responder(pop), ids, pop.sf[ids]))
     assert all(summ[k].dims == ("neuron",) for k in summ.variables)  # labelled, one dim
     np.testing.assert_array_equal(summ.neuron, ids)
@@ -179,3 +248,95 @@ def test_metrics_agree_with_calibration(scan):
     rel = calibration.neuron_reliability(scan)
     np.testing.assert_allclose(rel.fev, metrics.fev(test.responses.values, test.image_id.values),
                                rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    """The same animal in the misspecified (default) and the well-specified world."""
+    from v1lib.sim.features import FeatureBank
+    from v1lib.sim.population import Population, PopulationConfig
+
+    bank = FeatureBank((36, 64), 1.5)
+    return {ws: Population(PopulationConfig(n_neurons=300, well_specified=ws), bank,
+                           np.random.default_rng(5)) for ws in (False, True)}
+
+
+def test_the_well_specified_switch_removes_every_mechanism_outside_the_model_class(worlds):
+    well, mis = worlds[True], worlds[False]
+    assert well.pool_index.shape[1] == 3 and mis.pool_index.shape[1] == 8  # + extent + surround
+    for name in ("pre_weights", "additive_weights", "eye_gain_weights", "surround", "outside_sign"):
+        assert not getattr(well, name).any(), name
+        assert getattr(mis, name).any(), name
+    assert well.torsion_per_sd == 0 and mis.torsion_per_sd != 0
+    assert set(well.feature_type) <= {"simple", "complex", "corner"}
+    lum = mis.feature_type == "luminance"
+    assert 0.03 < lum.mean() < 0.2 and (mis.outside_sign[lum] != 0).all()
+    assert np.isnan(mis.orientation[lum]).all() and (mis.pool_weight[lum] == 0).all()
+    # extras: well specified, near the RF (1 px); otherwise further (3 px)
+    extra = well.pool_weight[:, 1:3] > 0
+    assert np.abs(well.pool_dx[:, 1:3][extra]).std() < 1.5 < np.abs(mis.pool_dx[:, 1:3][mis.pool_weight[:, 1:3] > 0]).std() * 1.5
+
+
+def test_behaviour_is_a_log_linear_gain_only_in_the_well_specified_world(worlds):
+    """log(observable / stimulus rate) is linear in behaviour and eye position
+    exactly when behaviour acts only as a gain after the nonlinearity."""
+    from v1lib.sim import rates
+
+    rng = np.random.default_rng(0)
+    imgs = torch_images(rng, 40)
+    bz = rng.standard_normal((40, 3)).astype(np.float32)
+    eye = rates.Eye(np.zeros((40, 2), np.float32), np.zeros(40, np.float32),
+                    rng.standard_normal((40, 2)).astype(np.float32))
+    r2 = {}
+    for ws, pop in worlds.items():
+        import torch
+
+        with torch.no_grad():
+            drive = pop.drive(imgs).numpy()
+        r = rates.trial_rates(pop, drive, bz, eye, np.zeros(40, np.float32))
+        y = np.log(r["observable"] / r["stimulus"])
+        X = np.c_[bz, eye.z, np.ones(40)]
+        res = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+        r2[ws] = 1 - res.var(0) / (y.var(0) + 1e-12)
+    assert np.median(r2[True]) > 0.999
+    assert np.median(r2[False]) < 0.95
+
+
+def torch_images(rng, n):
+    import torch
+
+    return torch.from_numpy(np.round(stimuli.mixed_images(n, (36, 64), {"natural": 1.0}, rng)[0])
+                            .astype(np.uint8))
+
+
+def test_torsion_moves_peripheral_receptive_fields_more_than_central_ones(worlds):
+    """An eye effect that is not a translation: a rotation of the visual field
+    changes the drive of neurons far from the screen centre most."""
+    import torch
+
+    pop = worlds[False]
+    imgs = torch_images(np.random.default_rng(1), 16)
+    with torch.no_grad():
+        z0 = pop.drive(imgs).numpy()
+        z1 = pop.drive(imgs, torsion=np.full(16, np.deg2rad(8.0))).numpy()
+    change = np.abs(z1 - z0).mean(0)
+    ecc = np.hypot(pop.rf_x - 31.5, pop.rf_y - 17.5)
+    near, far = ecc < np.quantile(ecc, 0.25), ecc > np.quantile(ecc, 0.75)
+    assert change[far].mean() > 2 * change[near].mean()
+
+
+def test_outside_bank_neurons_follow_luminance_on_or_off(worlds):
+    """A bright spot on the RF drives an ON unit up, a dark spot an OFF unit;
+    the opposite spot leaves each where grey leaves it."""
+    import torch
+
+    pop = worlds[False]
+    yy, xx = np.mgrid[0:36, 0:64]
+    grey = np.full((36, 64), 127.5)
+    for sign in (1.0, -1.0):
+        n = int(np.flatnonzero(pop.outside_sign == sign)[0])
+        disc = (yy - pop.rf_y[n]) ** 2 + (xx - pop.rf_x[n]) ** 2 <= 4
+        stack = np.stack([grey, grey + sign * 80 * disc, grey - sign * 80 * disc]).astype(np.float32)
+        with torch.no_grad():
+            z = pop.drive(torch.from_numpy(stack)).numpy()[:, n]
+        assert z[1] > z[0] + 0.5 and z[2] == pytest.approx(z[0], abs=1e-5)

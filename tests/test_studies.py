@@ -1,5 +1,6 @@
-"""The chapters' study summaries: relative changes, verdicts against the
-reported numbers, and the data-efficiency interpolation."""
+"""The chapters' study summaries: t-based intervals over replicate animals,
+relative changes, verdicts read off intervals and set against the reported
+numbers, and the data-efficiency interpolation."""
 
 import numpy as np
 import pytest
@@ -8,21 +9,55 @@ import xarray as xr
 from v1lib import stats
 from v1lib.studies import readouts, static, transfer
 
+T2, T1 = 4.302653, 12.706205  # Student t, 97.5 % quantile, 2 and 1 degrees of freedom
+
 
 def comparison(gaussian, factorized):
     fo = np.array([gaussian, factorized], dtype=float)
-    seeds = list(range(1, fo.shape[1] + 1))
-    return xr.Dataset({"fraction_oracle": (("variant", "seed"), fo)},
-                      coords={"variant": ["gaussian", "factorized"], "seed": seeds})
+    animals = [f"a{k}" for k in range(1, fo.shape[1] + 1)]
+    return xr.Dataset({"fraction_oracle": (("variant", "animal"), fo)},
+                      coords={"variant": ["gaussian", "factorized"], "animal": animals})
 
 
 def curve(direct, transfer, fractions=(0.1, 0.3, 1.0), images=2500):
-    fo = np.array([direct, transfer], dtype=float)  # (condition, fraction, seed)
+    fo = np.array([direct, transfer], dtype=float)  # (condition, fraction, animal)
     n = np.broadcast_to((np.array(fractions) * images)[None, :, None], fo.shape)
-    return xr.Dataset({"fraction_oracle": (("condition", "fraction", "seed"), fo),
-                       "n_train_images": (("condition", "fraction", "seed"), n)},
+    return xr.Dataset({"fraction_oracle": (("condition", "fraction", "animal"), fo),
+                       "n_train_images": (("condition", "fraction", "animal"), n)},
                       coords={"condition": ["direct", "transfer"], "fraction": list(fractions),
-                              "seed": list(range(1, fo.shape[2] + 1))})
+                              "animal": [f"a{k}" for k in range(1, fo.shape[2] + 1)]})
+
+
+def test_t_interval_matches_a_hand_computation():
+    iv = stats.t_interval([1.0, 2.0, 6.0])  # mean 3, sd sqrt(7), n 3
+    half = T2 * np.sqrt(7) / np.sqrt(3)
+    assert (iv.mean, iv.n) == (3.0, 3)
+    assert iv.lo == pytest.approx(3 - half, rel=1e-6) and iv.hi == pytest.approx(3 + half, rel=1e-6)
+    iv = stats.t_interval([0.2, np.nan, 0.4])  # NaN (not trained) is left out
+    assert iv.n == 2 and iv.hi - iv.mean == pytest.approx(T1 * 0.1, rel=1e-6)
+    one = stats.t_interval([0.4])
+    assert one.mean == 0.4 and not one.known and not one.excludes(0)
+    assert "no interval" in one.text()
+
+
+def test_mean_ci_gives_the_t_half_width_per_row():
+    v = xr.DataArray([[1.0, 2.0, 6.0], [1.0, np.nan, np.nan]], dims=("variant", "animal"))
+    m, half = stats.mean_ci(v, "animal")
+    assert float(m[0]) == 3.0 and float(half[0]) == pytest.approx(T2 * np.sqrt(7 / 3), rel=1e-6)
+    assert np.isnan(float(half[1]))
+
+
+@pytest.mark.parametrize("lo, hi, reported, words", [
+    (10.0, 20.0, 7.0, "resolved gain, larger than"),
+    (5.0, 9.0, 7.0, "agrees with"),
+    (1.0, 3.0, 7.0, "resolved gain, smaller than"),
+    (-2.0, 27.0, 7.0, "contains both 0 and"),
+    (-8.0, -1.0, 7.0, "the opposite direction"),
+    (-2.0, 5.0, 7.0, "not resolved from 0, and the 95 % interval excludes"),
+])
+def test_verdicts_are_read_off_the_interval(lo, hi, reported, words):
+    iv = stats.Interval((lo + hi) / 2, lo, hi, 3)
+    assert words in stats.verdict(iv, reported)
 
 
 def test_relative_change_is_undefined_against_a_score_at_or_below_zero():
@@ -32,43 +67,46 @@ def test_relative_change_is_undefined_against_a_score_at_or_below_zero():
 
 
 @pytest.mark.parametrize("gaussian, factorized, verdict", [
-    ([1.20, 1.21, 1.19], [1.0, 1.0, 1.0], "reproduces the direction of, and is larger than,"),
-    ([1.07, 1.071, 1.069], [1.0, 1.0, 1.0], "reproduces, within its uncertainty,"),
-    ([1.02, 1.021, 1.019], [1.0, 1.0, 1.0], "reproduces the direction of, and is smaller than,"),
-    ([1.10, 0.90, 1.00], [1.0, 1.0, 1.0], "neither confirms nor refutes"),
-    ([0.80, 0.81, 0.79], [1.0, 1.0, 1.0], "reverses"),
-    ([1.10], [1.0], "cannot be tested with one seed"),
+    ([1.20, 1.21, 1.19], [1.0, 1.0, 1.0], "larger than the reported +7 %"),
+    ([1.07, 1.071, 1.069], [1.0, 1.0, 1.0], "agrees with the reported +7 %"),
+    ([1.02, 1.021, 1.019], [1.0, 1.0, 1.0], "smaller than the reported +7 %"),
+    ([1.10, 0.90, 1.00], [1.0, 1.0, 1.0], "neither confirm nor refute"),
+    ([0.80, 0.81, 0.79], [1.0, 1.0, 1.0], "opposite direction"),
+    ([1.10], [1.0], "cannot be tested"),
+    # the review's case: +15.8 % with an interval [4.6, 27] % that contains +7 %
+    ([1.20, 1.15, 1.125], [1.0, 1.0, 1.0], "agrees with the reported +7 %"),
 ])
 def test_readout_claim_verdicts(gaussian, factorized, verdict):
     text = readouts.readout_claim_text(comparison(gaussian, factorized))
     assert verdict in text
     wins = sum(g > f for g, f in zip(gaussian, factorized))
-    assert f"ahead in {wins} of {len(gaussian)}" in text
+    assert f"ahead on {wins} of {len(gaussian)}" in text
 
 
 def test_readout_claim_refuses_a_relative_change_against_a_negative_factorized_score():
     text = readouts.readout_claim_text(comparison([0.05, 0.04], [-0.01, 0.02]))
     assert text == ("**Gaussian + grid vs factorized:** the factorized readout's fraction oracle "
-                    "is at or below zero for 1 of 2 seeds (mean 0.005, against 0.045 for "
+                    "is at or below zero for 1 of 2 animals (mean 0.005, against 0.045 for "
                     "Gaussian + grid), so no relative change can be set against the reported +7 %.")
 
 
 def test_readout_claim_and_ranking_refuse_non_finite_or_tied_scores():
     assert "not finite" in readouts.readout_claim_text(comparison([1.0, np.nan], [0.9, 0.9]))
-    c = xr.Dataset({"fraction_oracle": (("variant", "seed"), [[0.8, 0.9], [0.8, 0.9]])},
-                   coords={"variant": ["gaussian", "gaussian_free"], "seed": [1, 2]})
-    assert "+0.0 % ± 0.0 % against free positions (within the seed-to-seed noise" in \
-        readouts.ranking_text(c)
+    c = xr.Dataset({"fraction_oracle": (("variant", "animal"), [[0.8, 0.9], [0.8, 0.9]])},
+                   coords={"variant": ["gaussian", "gaussian_free"], "animal": ["a1", "a2"]})
+    text = readouts.ranking_text(c)
+    assert "+0.0 % [95 % CI +0.0, +0.0] against free positions" in text
+    assert "is not resolved" in text
 
 
-def test_headline_text_uses_seed_means_and_handles_a_factorized_score_at_chance():
+def test_headline_text_uses_animal_means_and_handles_a_factorized_score_at_chance():
     c = comparison([1.1, 1.1], [1.0, 1.0])
-    c["params_per_neuron"] = (("variant", "seed"), [[40, 40], [600, 600]])
+    c["params_per_neuron"] = (("variant", "animal"), [[40, 40], [600, 600]])
     c = c.assign_coords(label=("variant", ["Gaussian + grid", "factorized"]))
     assert readouts.headline_text(c) == (
         "On these data the Gaussian readout with the grid predictor changes the fraction oracle "
-        "by +10.0 % relative to the factorized readout (seed means 1.100 and 1.000), with 15 "
-        "times fewer parameters per neuron; the best variant is *Gaussian + grid*.")
+        "by +10.0 % relative to the factorized readout (means over animals 1.100 and 1.000), "
+        "with 15 times fewer parameters per neuron; the best variant is *Gaussian + grid*.")
     c["fraction_oracle"][1] = [-0.1, 0.0]
     assert "+1.150 in absolute terms" in readouts.headline_text(c)
 
@@ -81,14 +119,27 @@ def test_data_needed_interpolates_in_log_fraction():
     assert np.isnan(transfer.data_needed(mean, 0.95))
 
 
-def test_transfer_claims_compute_the_gain_and_the_data_to_match():
+def test_transfer_claims_compute_the_gain_its_interval_and_the_data_to_match():
     c = curve(direct=[[0.4, 0.4], [0.7, 0.7], [0.8, 0.8]],
               transfer=[[0.6, 0.6], [0.8, 0.8], [0.9, 0.9]])
     claims = transfer.transfer_claims(c)
     assert claims["gain_at_full_data_pct"] == pytest.approx(12.5)
+    assert claims["gain_at_full_data_ci"] == pytest.approx((12.5, 12.5))
     assert claims["gain_at_smallest_pct"] == pytest.approx(50.0)
     assert claims["data_fraction_to_match"] == pytest.approx(0.3)
-    assert "+12.5 %" in claims["text"] and "30 % of the data" in claims["text"]
+    assert claims["data_fraction_per_animal"] == pytest.approx([0.3, 0.3])
+    assert "+12.5 % [95 % CI +12.5, +12.5]" in claims["text"]
+    assert "30 % of the data" in claims["text"] and "animal by animal: 30 %, 30 %" in claims["text"]
+
+
+def test_fraction_config_counts_the_same_optimiser_steps_at_every_fraction():
+    base = static.variant_config("smoke", "gaussian")[1]
+    full = transfer.fraction_config(base, 1.0, 2500, 3)
+    assert full == base  # direct models with all data are chapter 2's
+    small = transfer.fraction_config(base, 0.1, 2500, 3, freeze_core=True)
+    assert small.steps_per_epoch == int(np.ceil(2500 / base.batch_size))
+    assert (small.train_fraction, small.subset_seed, small.freeze_core) == (0.1, 3, True)
+    assert (small.max_epochs, small.patience) == (base.max_epochs, base.patience)
 
 
 def test_transfer_texts_report_absolute_changes_where_direct_training_is_at_chance():
@@ -98,23 +149,25 @@ def test_transfer_texts_report_absolute_changes_where_direct_training_is_at_chan
     assert np.isnan(claims["gain_at_smallest_pct"])
     assert "+0.205 in absolute terms" in claims["text"]
     summary = transfer.transfer_summary_text(c)
-    assert "250 images: +0.205 in absolute terms" in summary
-    assert "2500 images: +20.0 % ± 0.0 %" in summary
+    assert "250 images: +0.205 [95 % CI +0.141, +0.269] in absolute terms" in summary
+    assert "2500 images: +20.0 % [95 % CI +20.0, +20.0], which is a resolved gain" in summary
 
 
-def test_transfer_summary_says_when_seeds_do_not_resolve_a_difference():
+def test_transfer_summary_says_when_animals_do_not_resolve_a_difference():
     c = curve(direct=[[0.5, 0.5], [0.7, 0.7], [0.8, 0.8]],
               transfer=[[0.7, 0.7], [0.6, 0.9], [0.8, 0.8]])
     text = transfer.transfer_summary_text(c)
-    assert "250 images: +40.0 % ± 0.0 % (transfer ahead)" in text
-    assert "750 images: +7.1 % ± 21.4 % (no resolved difference)" in text
-    assert "2500 images: +0.0 % ± 0.0 % (no resolved difference)" in text
+    assert "250 images: +40.0 % [95 % CI +40.0, +40.0], which is a resolved gain" in text
+    half = T1 * np.std([-100 / 7, 100 * 2 / 7], ddof=1) / np.sqrt(2)
+    lo, hi = 50 / 7 - half, 50 / 7 + half
+    assert f"750 images: +7.1 % [95 % CI {lo:+.1f}, {hi:+.1f}], which is not resolved" in text
+    assert "2500 images: +0.0 % [95 % CI +0.0, +0.0], which is not resolved" in text
 
 
 def test_transfer_summary_names_non_finite_scores():
     c = curve(direct=[[0.5, 0.5], [0.7, 0.7], [0.8, 0.8]],
               transfer=[[np.nan, 0.6], [0.8, 0.8], [0.9, 0.9]])
-    assert "250 images: not finite for some seed" in transfer.transfer_summary_text(c)
+    assert "250 images: not finite for some animal" in transfer.transfer_summary_text(c)
 
 
 def history(val, lr, stopped):
@@ -137,47 +190,49 @@ def test_training_curve_text_names_decays_and_the_reason_training_ended():
         "validation correlation came in epoch 1.")
 
 
-def test_unknown_variant_is_refused_by_name():
+def test_unknown_variant_and_bad_replicates_are_refused_by_name():
     with pytest.raises(ValueError, match="unknown model variant 'gaussian_fancy'"):
         static.variant_config("smoke", "gaussian_fancy")
+    with pytest.raises(ValueError, match="asks for 2 replicates .* 1 scans"):
+        static.replicates({"only": None}, static.study_settings("smoke"))
+    assert static.replicates({"a": None, "b": None, "c": None}, {"replicates": 2}) == [("a", 1), ("b", 2)]
 
 
 def test_ranking_text_orders_image_only_readouts_and_pairs_grid_with_free_positions():
     fo = np.array([[0.85, 0.84, 0.86], [0.89, 0.90, 0.89], [0.73, 0.74, 0.73], [0.91, 0.91, 0.92],
                    [1.10, 1.10, 1.10]])
     variants = ["gaussian", "gaussian_free", "factorized", "point", "gaussian_full"]
-    c = xr.Dataset({"fraction_oracle": (("variant", "seed"), fo)},
-                   coords={"variant": variants, "seed": [1, 2, 3]})
+    c = xr.Dataset({"fraction_oracle": (("variant", "animal"), fo)},
+                   coords={"variant": variants, "animal": ["a1", "a2", "a3"]})
     text = readouts.ranking_text(c)
     assert ("point-pooled (0.913) > Gaussian, free positions (0.893) > Gaussian + grid (0.850) > "
             "factorized (0.733)") in text
     assert "shifter" not in text  # the full model sees more than the image
-    assert "-4.8 % ± 1.0 %" in text and "a resolved loss" in text and "ahead in 0 of 3" in text
+    assert "-4.8 % [95 % CI" in text and "a resolved loss" in text and "ahead on 0 of 3" in text
     fo[0] = fo[1] * np.array([1.05, 0.90, 1.01])  # grid vs free: +5 %, -10 %, +1 %
-    noisy = xr.Dataset({"fraction_oracle": (("variant", "seed"), fo)}, coords=c.coords)
-    assert "within the seed-to-seed noise" in readouts.ranking_text(noisy)
+    noisy = xr.Dataset({"fraction_oracle": (("variant", "animal"), fo)}, coords=c.coords)
+    assert "is not resolved (the 95 % interval contains 0)" in readouts.ranking_text(noisy)
 
 
 def test_one_replicate_has_no_interval_and_resolves_nothing():
-    m, e = stats.mean_sem(xr.DataArray([0.4], dims="seed"))
-    assert float(m) == 0.4 and np.isnan(float(e))
-    assert not stats.resolved(5.0, float("nan")) and not stats.resolved(float("nan"), 1.0)
-    assert stats.resolved(5.0, 2.0) and not stats.resolved(5.0, 3.0) and not stats.resolved(0.0, 0.0)
     c = curve(direct=[[0.5], [0.7], [0.8]], transfer=[[0.7], [0.8], [0.9]])
-    assert "2500 images: +12.5 % (one seed: no interval, not tested)" in transfer.transfer_summary_text(c)
+    assert ("2500 images: +12.5 % (one replicate: no interval), which cannot be tested"
+            in transfer.transfer_summary_text(c))
 
 
-def test_one_seed_variants_are_marked_and_compared_on_common_seeds():
+def test_one_replicate_variants_are_marked_and_compared_on_common_animals():
     fo = np.array([[0.85, 0.84, 0.86], [0.73, 0.74, 0.73], [1.15, np.nan, np.nan]])
-    c = xr.Dataset({"fraction_oracle": (("variant", "seed"), fo),
-                    "epochs": (("variant", "seed"), np.where(np.isnan(fo), np.nan, 20.0)),
-                    "params_per_neuron": (("variant", "seed"), np.ones_like(fo))},
+    c = xr.Dataset({"fraction_oracle": (("variant", "animal"), fo),
+                    "epochs": (("variant", "animal"), np.where(np.isnan(fo), np.nan, 20.0)),
+                    "params_per_neuron": (("variant", "animal"), np.ones_like(fo))},
                    coords={"variant": ["gaussian", "factorized", "gaussian_full"],
-                           "seed": [1, 2, 3],
+                           "animal": ["a1", "a2", "a3"],
                            "label": ("variant", ["Gaussian + grid", "factorized", "full"])})
     assert list(readouts.trained(c, "gaussian_full")) == [True, False, False]
-    assert "the best variant is *full* (trained with 1 of the 3 seeds)" in readouts.headline_text(c)
+    assert "the best variant is *full* (trained on 1 of the 3 animals)" in readouts.headline_text(c)
     table = readouts.comparison_table(c)
-    assert table.loc["full", "fraction oracle"] == "1.150 (1 seed)"
-    assert table.loc["factorized", "fraction oracle"] == "0.733 ± 0.003"
-    assert "3 seeds" in readouts.readout_claim_text(c)
+    assert table.loc["full", "fraction oracle"] == "1.150 (1 animal)"
+    half = T2 * np.std([0.73, 0.74, 0.73], ddof=1) / np.sqrt(3)
+    lo, hi = 0.7333333 - half, 0.7333333 + half
+    assert table.loc["factorized", "fraction oracle"] == f"0.733 [{lo:.3f}, {hi:.3f}]"
+    assert "3 animals" in readouts.readout_claim_text(c)

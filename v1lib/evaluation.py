@@ -4,11 +4,12 @@ population numbers in the form Lurz et al. (2021) and Sensorium report them.
 Any sample layout is scored: responses have the schema's sample dimension first
 and the neuron last, with, between them, e.g. time bins; every (sample, bin)
 is one observation, and observations repeat each other when their samples
-share the schema's repeat key (and their bin). On simulated data two
+share the schema's repeat key (and their bin). On simulated data three
 ground-truth ceilings are added: the correlation of the responses with the
 noise-free rate ``gt_rate`` (which includes a latent brain state no model can
-see), and with ``gt_observable_rate``, the rate a model that sees every
-recorded input could at best predict.
+see), with ``gt_observable_rate``, the rate a model that sees every recorded
+input could at best predict, and with ``gt_stimulus_only_rate``, the expected response
+to the stimulus alone, the most a stimulus-only model can predict.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def observations(values: xr.DataArray, repeat_key: str,
     return v.reshape(-1, v.shape[-1]), np.unique(pairs, axis=0, return_inverse=True)[1].ravel()
 
 
+# per-neuron ceilings on simulated data: correlation of the responses with the
+# rate given everything / given what a model can observe / given the stimulus alone
+GT_CEILINGS = {"gt_ceiling_corr": "gt_rate", "gt_observable_ceiling_corr": "gt_observable_rate",
+               "gt_stimulus_only_ceiling_corr": "gt_stimulus_only_rate"}
+
+
 def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | None = None,
                   repeat_key: str | None = None, burn_in: int = 0) -> xr.Dataset:
     """Per-neuron metrics of one scan's predictions. ``ds``, the scan (or its
@@ -87,11 +94,11 @@ def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | 
                    feve=metrics.feve(r, p, ids))
     else:  # no repeated stimuli on this tier: no noise ceiling
         out.update({k: np.full(r.shape[1], np.nan) for k in ("oracle_corr", "fev", "feve")})
-    for name, var in (("gt_ceiling_corr", "gt_rate"),
-                      ("gt_observable_ceiling_corr", "gt_observable_rate")):
+    for name, var in GT_CEILINGS.items():
         if ds is not None and var in ds:
             truth = observations(_aligned(ds[var], responses), key, burn_in)[0]
-            out[name] = metrics.corr(r, truth)
+            if np.isfinite(truth).all():  # gt_stimulus_only_rate is defined on the test tier only
+                out[name] = metrics.corr(r, truth)
     coords = {k: ("neuron", responses[k].values) for k in ("unit_id", "animal")
               if k in responses.coords}
     return xr.Dataset({k: ("neuron", np.asarray(v, dtype=np.float32)) for k, v in out.items()},
@@ -147,7 +154,8 @@ def summarize(scores: xr.Dataset) -> dict:
     }
     m = float(scores.single_trial_corr.mean())
     for name, ceiling in (("gt_ceiling_fraction", "gt_ceiling_corr"),
-                          ("gt_observable_ceiling_fraction", "gt_observable_ceiling_corr")):
+                          ("gt_observable_ceiling_fraction", "gt_observable_ceiling_corr"),
+                          ("gt_stimulus_only_ceiling_fraction", "gt_stimulus_only_ceiling_corr")):
         if ceiling in scores:
             out[name] = m / float(scores[ceiling].mean())
     return out

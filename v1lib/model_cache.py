@@ -64,7 +64,7 @@ def train_model(scans: dict[str, xr.Dataset], model_config, train_config: TrainC
     """Train (or resume, or reload) a model into ``out_dir``. ``core_from`` copies
     a trained core (for transfer)."""
     out = Path(out_dir)
-    tensors = prepare(scans, device, train_config.train_fraction)
+    tensors = prepare(scans, device, train_config.train_fraction, train_config.subset_seed)
     model = build_model(tensors, model_config, seed).to(device)
     if core_from is not None:
         model.core.load_state_dict(core_from.core.state_dict())

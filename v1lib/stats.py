@@ -1,21 +1,75 @@
-"""Statistics the chapters share: means with their standard error over a
-replication dimension, relative changes, paired per-replicate changes, and
-when a difference counts as resolved. One place, so every verdict in the book
-is made by the same rule."""
+"""Statistics the chapters share: t-based 95 % confidence intervals over a
+replication dimension, relative changes, paired per-replicate changes, and the
+words of a verdict read off an interval. One place, so every verdict in the book
+is made by the same rule.
+
+The replication unit is whatever a study repeats independently: an animal (its
+own neurons, images and test set), with its own initialisation seed and, where
+data are subsampled, its own training subset. An interval over replicates that
+share everything but the seed would measure only the optimiser's noise.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
+from scipy import stats as _st
 
-RESOLVED_SEMS = 2  # a mean change is resolved when it lies this many s.e.m. from zero
+CONFIDENCE = 0.95
 
 
-def mean_sem(values: xr.DataArray, dim: str = "seed") -> tuple[xr.DataArray, xr.DataArray]:
-    """Mean over ``dim`` and its standard error (NaN with one replicate: unknown)."""
-    n = values.sizes[dim]
-    sem = values.std(dim, ddof=1) / np.sqrt(n) if n > 1 else xr.full_like(values.mean(dim), np.nan)
-    return values.mean(dim), sem
+@dataclass(frozen=True)
+class Interval:
+    """A mean over ``n`` replicates with its two-sided t-based confidence
+    interval [lo, hi] (NaN bounds with one replicate: no interval)."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def known(self) -> bool:
+        return bool(np.isfinite(self.lo) and np.isfinite(self.hi))
+
+    def excludes(self, value: float = 0.0) -> bool:
+        """Whether the interval lies wholly above or below ``value``."""
+        return self.known and (self.lo > value or self.hi < value)
+
+    def text(self, unit: str = " %", digits: int = 1) -> str:
+        """'+15.7 % [95 % CI +4.6, +26.8]', or the mean and 'no interval'."""
+        f = f"{{:+.{digits}f}}"
+        if not self.known:
+            return f"{f.format(self.mean)}{unit} (one replicate: no interval)"
+        return (f"{f.format(self.mean)}{unit} [{100 * CONFIDENCE:.0f} % CI {f.format(self.lo)}, "
+                f"{f.format(self.hi)}]")
+
+
+def t_interval(values, confidence: float = CONFIDENCE) -> Interval:
+    """Mean of the finite ``values`` and its t-based confidence interval."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    m = float(v.mean())
+    if n == 1:
+        return Interval(m, float("nan"), float("nan"), 1)
+    half = float(_st.t.ppf(0.5 + confidence / 2, n - 1) * v.std(ddof=1) / np.sqrt(n))
+    return Interval(m, m - half, m + half, n)
+
+
+def mean_ci(values: xr.DataArray, dim: str, confidence: float = CONFIDENCE
+            ) -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean over ``dim`` and the half-width of its t-based confidence interval
+    (NaN with one replicate), for error bars."""
+    n = values.notnull().sum(dim)
+    sem = values.std(dim, ddof=1) / np.sqrt(n)
+    t = xr.apply_ufunc(lambda k: np.where(k > 1, _st.t.ppf(0.5 + confidence / 2,
+                                                           np.maximum(k - 1, 1)), np.nan), n)
+    return values.mean(dim), t * sem
 
 
 def relative_change(value, reference):
@@ -26,24 +80,36 @@ def relative_change(value, reference):
         return np.where(reference > 0, 100 * (value / reference - 1), np.nan)
 
 
-def paired_change(value, reference) -> tuple[np.ndarray, float, float]:
-    """Per-replicate relative changes (%) of ``value`` against ``reference``,
-    their mean and s.e.m. (NaN with one replicate)."""
+def paired_change(value, reference) -> tuple[np.ndarray, Interval]:
+    """Per-replicate relative changes (%) of ``value`` against ``reference`` and
+    the interval of their mean."""
     rel = relative_change(value, reference)
-    n = rel.size
-    return rel, float(rel.mean()), float(rel.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return rel, t_interval(rel)
 
 
-def interval(mean: float, sem: float) -> tuple[float, float]:
-    """The band of ``RESOLVED_SEMS`` s.e.m. around ``mean``."""
-    return mean - RESOLVED_SEMS * sem, mean + RESOLVED_SEMS * sem
-
-
-def resolved(mean: float, sem: float) -> bool:
-    """Whether a mean change differs from zero by more than ``RESOLVED_SEMS``
-    s.e.m.: never for a zero change, nor where the mean or s.e.m. is unknown."""
-    return bool(np.isfinite(mean) and np.isfinite(sem) and mean != 0
-                and abs(mean) >= RESOLVED_SEMS * sem)
+def verdict(iv: Interval, reported: float | None = None, what: str = "the reported value") -> str:
+    """Words for what an interval of a change says, against zero and against a
+    reported change (both in the interval's units)."""
+    if not iv.known:
+        return "cannot be tested: one replicate gives no interval"
+    ci = f"{100 * CONFIDENCE:.0f} % interval"
+    if iv.lo > 0 or iv.hi < 0:
+        sign = "a resolved gain" if iv.lo > 0 else "a resolved loss"
+        if reported is None:
+            return f"is {sign} (the {ci} excludes 0)"
+        if (iv.lo > 0) != (reported > 0):
+            return f"is {sign}, the opposite direction of {what} (the {ci} excludes 0)"
+        if iv.lo > reported:
+            return f"is {sign}, larger than {what} (the {ci} lies above it)"
+        if iv.hi < reported:
+            return f"is {sign}, smaller than {what} (the {ci} lies below it)"
+        return f"is {sign} that agrees with {what} (the {ci} excludes 0 and contains it)"
+    if reported is None:
+        return f"is not resolved (the {ci} contains 0)"
+    if iv.lo <= reported <= iv.hi:
+        return (f"is not resolved: the {ci} contains both 0 and {what}, so these data neither "
+                f"confirm nor refute it")
+    return f"is not resolved from 0, and the {ci} excludes {what}"
 
 
 def change_text(value: float, reference: float, what: str) -> str:

@@ -43,13 +43,15 @@ class ScanTensors:
         return self.targets.device
 
 
-def train_subset(ds: xr.Dataset, fraction: float) -> np.ndarray:
-    """Sample indices of the training samples kept at ``fraction``: a fixed random
-    order per scan, so smaller fractions are subsets of larger ones."""
+def train_subset(ds: xr.Dataset, fraction: float, subset_seed: int = 0) -> np.ndarray:
+    """Sample indices of the training samples kept at ``fraction``: a random
+    order per scan and ``subset_seed``, so that, for one subset seed, smaller
+    fractions are subsets of larger ones, and other subset seeds resample."""
     train = np.flatnonzero(ds.tier.values == "train")
     if fraction >= 1:
         return train
-    rng = np.random.default_rng(int(config_hash(str(ds.attrs.get("scan", "")), 8), 16))
+    key = str(ds.attrs.get("scan", "")) + (f"/{subset_seed}" if subset_seed else "")
+    rng = np.random.default_rng(int(config_hash(key, 8), 16))
     order = rng.permutation(len(train))
     keep = max(1, int(round(fraction * len(train))))
     return np.sort(train[order[:keep]])
@@ -85,12 +87,12 @@ def to_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device) ->
     return ScanTensors(inputs=inputs, targets=targets, tiers=tiers, info=info)
 
 
-def prepare(scans: dict[str, xr.Dataset], device="cpu", train_fraction: float = 1.0
-            ) -> dict[str, ScanTensors]:
+def prepare(scans: dict[str, xr.Dataset], device="cpu", train_fraction: float = 1.0,
+            subset_seed: int = 0) -> dict[str, ScanTensors]:
     """``{scan: ScanTensors}`` ready for training and evaluation."""
     out = {}
     for name, ds in scans.items():
-        idx = train_subset(ds, train_fraction)
+        idx = train_subset(ds, train_fraction, subset_seed)
         for tier, n in (("train", len(idx)), ("validation", int((ds.tier == "validation").sum()))):
             if n == 0:
                 raise ValueError(f"scan '{name}' has no '{tier}' samples: training needs them")

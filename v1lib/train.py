@@ -47,6 +47,11 @@ class TrainConfig:
     min_lr: float = 1e-4
     tolerance: float = 1e-6
     train_fraction: float = 1.0  # fraction of each scan's training samples used
+    subset_seed: int = 0  # which random subset a train_fraction < 1 keeps
+    # optimiser steps per epoch (between validation checks); None: one pass over the
+    # largest scan's training samples. Set, it makes patience, the learning-rate
+    # schedule and max_epochs count optimiser steps whatever the amount of data.
+    steps_per_epoch: int | None = None
     freeze_core: bool = False  # train readouts (and shifters, modulators) only
 
     @classmethod
@@ -56,6 +61,9 @@ class TrainConfig:
         cfg = cls(**d)
         if not 0 < cfg.train_fraction <= 1:
             raise ValueError(f"{source}: 'train_fraction' must be in (0, 1], got {cfg.train_fraction}")
+        if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
+            raise ValueError(f"{source}: 'steps_per_epoch' must be a positive integer or null, "
+                             f"got {cfg.steps_per_epoch}")
         return cfg
 
 
@@ -97,21 +105,21 @@ def _save(checkpoint: Path, model, opt, gen, state: dict) -> None:
 
 
 def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> float:
-    """One epoch: as many steps as the largest scan needs (shorter scans cycle);
-    returns the mean loss per step."""
+    """One epoch: ``steps_per_epoch`` optimiser steps, by default as many as the
+    largest scan needs for one pass (a scan that runs out of samples starts a
+    new random order); returns the mean loss per step."""
     model.train()
     if c.freeze_core:
         model.core.eval()  # frozen batch-norm statistics too
     n_train = {s: len(d.tiers["train"]) for s, d in tensors.items()}
-    steps = max(math.ceil(n / c.batch_size) for n in n_train.values())
-    perms = {s: d.tiers["train"][torch.randperm(n_train[s], generator=gen).to(d.device)]
+    steps = c.steps_per_epoch or max(math.ceil(n / c.batch_size) for n in n_train.values())
+    order = {s: _sample_order(d.tiers["train"], steps, c.batch_size, gen)
              for s, d in tensors.items()}
     total = 0.0
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
         for s, d in tensors.items():
-            k = (step * c.batch_size) % n_train[s]
-            i = perms[s][k:k + c.batch_size]
+            i = _batch(order[s], step, c.batch_size, n_train[s])
             with autocast(d.device):
                 pred = model(s, **d.batch(i),
                              **({"features": features[s][i]} if features is not None else {}))
@@ -122,6 +130,24 @@ def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> flo
         opt.step()
         model.clamp_()
     return total / steps
+
+
+def _sample_order(train: torch.Tensor, steps: int, batch_size: int,
+                  gen: torch.Generator) -> torch.Tensor:
+    """Random orders of the training samples, one per pass, for ``steps`` batches."""
+    n = len(train)
+    passes = math.ceil(steps / math.ceil(n / batch_size))
+    return torch.cat([train[torch.randperm(n, generator=gen).to(train.device)]
+                      for _ in range(passes)])
+
+
+def _batch(order: torch.Tensor, step: int, batch_size: int, n: int) -> torch.Tensor:
+    """The samples of ``step``: consecutive slices of ``order``; a batch never
+    spans two passes (the last one of a pass may be short)."""
+    per_pass = math.ceil(n / batch_size)
+    p, k = divmod(step, per_pass)
+    start = p * n + k * batch_size
+    return order[start:min(start + batch_size, (p + 1) * n)]
 
 
 def _after_epoch(state: dict, score: float, model, opt, c: TrainConfig) -> None:

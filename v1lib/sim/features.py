@@ -81,6 +81,7 @@ class FeatureBank:
         self._gabor, self._pool, _ = self._kernels(self.canvas, self.deg_per_px)
         # the broad surround pool is computed at half resolution
         _, _, self._surround = self._kernels(self.half_canvas, 2 * self.deg_per_px)
+        self._dog = self._dog_kernel()
         self._scale = torch.ones(len(c.sf_cpd))  # set by calibrate()
         self.calibrate()
 
@@ -108,6 +109,21 @@ class FeatureBank:
         gabor = torch.from_numpy(np.fft.fft2(np.stack(gabor))).to(torch.complex64)
         rspec = lambda a: torch.from_numpy(np.fft.rfft2(np.stack(a))).to(torch.complex64)
         return gabor, rspec(pool), rspec(surround)
+
+    def _dog_kernel(self, centre_px: float = 1.5, surround_px: float = 4.5) -> torch.Tensor:
+        """Spectrum of a difference of Gaussians (centre minus surround, DC-free):
+        the luminance centre-surround feature that is not in the bank."""
+        H, W = self.canvas
+        yy = np.fft.fftfreq(H, 1.0 / H)[:, None]
+        xx = np.fft.fftfreq(W, 1.0 / W)[None, :]
+        g = lambda s: (lambda k: k / k.sum())(np.exp(-(xx**2 + yy**2) / (2 * s**2)))
+        return torch.from_numpy(np.fft.rfft2(g(centre_px) - g(surround_px))[None]).to(torch.complex64)
+
+    def luminance(self, images: torch.Tensor) -> torch.Tensor:
+        """Centre-surround luminance contrast (B, 1, H, W), in Weber units: positive
+        where the centre is brighter than its surround (ON), negative where darker."""
+        x = (images.float() - 127.5) / 127.5
+        return self._blur(x[:, None], self._dog, self.canvas, self.config.pad)
 
     def calibrate(self, n_images: int = 128, seed: int = 12345) -> None:
         """Fix the semi-saturation constant of each scale from reference images."""
@@ -205,18 +221,24 @@ class FeatureBank:
         chan, orth, kind, phase = (t.to(zr.device) for t in (chan, orth, kind, phase))
         x = (x.expand(Q, -1) if x.dim() == 1 else x).clamp(0, w - 1)
         y = (y.expand(Q, -1) if y.dim() == 1 else y).clamp(0, h - 1)
-        x0, y0 = x.floor().long().clamp(max=w - 2), y.floor().long().clamp(max=h - 2)
-        fx, fy = x - x0, y - y0
-        weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
-        offsets = (y0 * w + x0, y0 * w + x0 + 1, (y0 + 1) * w + x0, (y0 + 1) * w + x0 + 1)
-
-        def interp(maps, channels):
-            flat = maps.reshape(B, C * h * w)[rows]
-            base = channels.view(1, -1) * (h * w)
-            return sum(wt * torch.gather(flat, 1, base + off) for wt, off in zip(weights, offsets))
-
+        interp = lambda maps, channels: bilinear(maps, channels, rows, x, y)
         return self._nonlinear(kind, phase, interp(zr, chan), interp(zi, chan), interp(d, chan),
                                interp(zr, orth), interp(zi, orth), interp(d, orth))
+
+
+def bilinear(maps: torch.Tensor, channels: torch.Tensor, rows: torch.Tensor, x: torch.Tensor,
+             y: torch.Tensor) -> torch.Tensor:
+    """Channel ``channels[n]`` of map ``rows[q]`` (of ``maps``, (B, C, h, w)) at
+    ``(x[q, n], y[q, n])`` pixels, bilinearly interpolated; (Q, N)."""
+    B, C, h, w = maps.shape
+    x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+    x0, y0 = x.floor().long().clamp(max=w - 2), y.floor().long().clamp(max=h - 2)
+    fx, fy = x - x0, y - y0
+    weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+    offsets = (y0 * w + x0, y0 * w + x0 + 1, (y0 + 1) * w + x0, (y0 + 1) * w + x0 + 1)
+    flat = maps.reshape(-1)  # index it directly: no copy of a map per query
+    base = rows.view(-1, 1) * (C * h * w) + channels.view(1, -1) * (h * w)
+    return sum(wt * flat[base + off] for wt, off in zip(weights, offsets))
 
 
 def _fft_size(n: int) -> int:

@@ -7,6 +7,19 @@ around its RF centre, passes the sum through a rectifying output nonlinearity,
 and is gain-modulated by behaviour and a shared brain state. Responses are drawn
 from a compound Poisson-gamma distribution, which is non-negative, heavy tailed
 and exactly zero on many trials, like deconvolved calcium activity.
+
+That much is the class of models the book fits (a shared feature bank read at
+one point per neuron, an eye shift that translates every RF, a log-linear gain
+after the nonlinearity): the *well-specified* world (``well_specified: true``).
+By default the neurons also have mechanisms outside that class, each drawn per
+neuron: RFs with spatial extent (the primary feature pooled along its
+orientation) and a subtractive surround (same-orientation energy on a ring);
+extra features of any orientation, frequency and type at offsets of several
+pixels; a fraction of neurons driven by a luminance centre-surround feature
+(ON or OFF) that the bank does not contain; behaviour acting on the drive
+before the nonlinearity and additively after it; an eye-position gain field;
+and a torsion of the visual field with vertical eye position, so that eye
+movements are not a pure translation of every RF.
 """
 
 from __future__ import annotations
@@ -17,7 +30,7 @@ import numpy as np
 import torch
 
 from ..data.static import BEHAVIOR_VARS
-from .features import FEATURE_TYPES, FeatureBank
+from .features import FEATURE_TYPES, FeatureBank, bilinear
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,17 @@ class PopulationConfig:
     behavior_weight_mean: tuple[float, float, float] = (0.10, 0.0, 0.25)  # pupil, dpupil, running
     behavior_weight_sd: tuple[float, float, float] = (0.10, 0.05, 0.15)
     state_loading: tuple[float, float] = (0.25, 0.10)  # mean, sd of brain-state loading
+    # -- mechanisms outside the model class (all off with well_specified) ------
+    well_specified: bool = False
+    extent: float = 0.5  # weight of the primary feature at +-1/2 envelope sigma along its stripes
+    surround_weight: tuple[float, float] = (0.3, 0.15)  # mean, sd (>= 0) of the subtractive surround
+    surround_radius: float = 1.5  # surround ring radius, in envelope sigmas (<= 12 px)
+    extra_spread_px: float = 3.0  # SD of the extra features' offsets (1 px when well specified)
+    outside_fraction: float = 0.1  # neurons driven by a luminance ON/OFF feature outside the bank
+    behavior_drive_sd: float = 0.25  # drive (SD units) per SD of behaviour, before the nonlinearity
+    behavior_additive_sd: float = 0.1  # additive response (x amplitude) per SD of behaviour
+    eye_gain_sd: float = 0.1  # log-gain per SD of the pupil position (gain field)
+    torsion_deg: float = 1.5  # SD across animals of the rotation per SD of vertical pupil position
 
 
 class Population:
@@ -50,6 +74,7 @@ class Population:
         self._place(rng)
         self._pool(rng)
         self._respond(rng)
+        self._misspecify(rng)
         self._drive_mean = np.zeros(config.n_neurons, dtype=np.float32)
         self._drive_std = np.ones(config.n_neurons, dtype=np.float32)
         self._calibrate_drive()
@@ -91,14 +116,18 @@ class Population:
         self.pool_dy = np.zeros((n, n_pool), dtype=np.float32)
         self.pool_index[:, 0], self.pool_weight[:, 0] = self.primary, 1.0
         # candidates for extra features: same type and scale, neighbouring orientation
-        cands = [[k for k, f in enumerate(feats) if f.type == f0.type and f.sf == f0.sf
-                  and _ori_dist(f.orientation, f0.orientation) <= 22.5 + 1e-6] for f0 in feats]
+        # (well specified), or any feature of the bank, further away
+        near = lambda f, f0: (f.type == f0.type and f.sf == f0.sf
+                              and _ori_dist(f.orientation, f0.orientation) <= 22.5 + 1e-6)
+        cands = [[k for k, f in enumerate(feats) if not c.well_specified or near(f, f0)]
+                 for f0 in feats]
+        spread = 1.0 if c.well_specified else c.extra_spread_px
         for i in range(n):
             for j in (1, 2):
                 if rng.random() < c.extra_feature_prob:
                     self.pool_index[i, j] = rng.choice(cands[self.primary[i]])
                     self.pool_weight[i, j] = rng.uniform(0.2, 0.6)
-                    self.pool_dx[i, j], self.pool_dy[i, j] = rng.normal(0, 1.0, 2)
+                    self.pool_dx[i, j], self.pool_dy[i, j] = rng.normal(0, spread, 2)
                 else:
                     self.pool_index[i, j] = self.primary[i]
         self.feature_type = np.array([feats[k].type for k in self.primary])
@@ -122,35 +151,119 @@ class Population:
                                            (n, len(BEHAVIOR_VARS))).astype(np.float32)
         self.state_loading = rng.normal(*c.state_loading, n).astype(np.float32)
 
+    def _misspecify(self, rng: np.random.Generator) -> None:
+        """The mechanisms outside the model class (module docstring); none when
+        ``well_specified``."""
+        c, n, B = self.config, self.config.n_neurons, len(BEHAVIOR_VARS)
+        self.pre_weights = np.zeros((n, B), dtype=np.float32)
+        self.additive_weights = np.zeros((n, B), dtype=np.float32)
+        self.eye_gain_weights = np.zeros((n, 2), dtype=np.float32)
+        self.surround = np.zeros(n, dtype=np.float32)
+        self.outside_sign = np.zeros(n, dtype=np.float32)
+        self.torsion_per_sd = 0.0
+        if c.well_specified:
+            return
+        feats, bank = self.bank.features, self.bank
+        sigma = np.array([bank.config.envelope_periods / feats[k].sf for k in self.primary]) \
+            / bank.deg_per_px  # envelope sigma of the primary feature, px
+        theta = np.deg2rad(self.orientation)  # stripes run along (cos, -sin) on the screen
+        cols = [(self.primary, np.full(n, c.extent), s * 0.5 * sigma * np.cos(theta),
+                 -s * 0.5 * sigma * np.sin(theta)) for s in (1, -1)]
+        energy = {(f.orientation, f.sf): k for k, f in enumerate(feats) if f.type == "complex"}
+        ring = np.array([energy[(feats[k].orientation, feats[k].sf)] for k in self.primary])
+        self.surround = np.abs(rng.normal(*c.surround_weight, n)).astype(np.float32)
+        radius, start = np.minimum(c.surround_radius * sigma, 12.0), rng.uniform(0, 2 * np.pi, n)
+        cols += [(ring, -self.surround / 3, radius * np.cos(start + a), radius * np.sin(start + a))
+                 for a in (0, 2 * np.pi / 3, 4 * np.pi / 3)]
+        for name, k in (("pool_index", 0), ("pool_weight", 1), ("pool_dx", 2), ("pool_dy", 3)):
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate([old, np.stack([col[k] for col in cols], 1)
+                                                .astype(old.dtype)], 1))
+        outside = rng.random(n) < c.outside_fraction
+        self.outside_sign = np.where(outside, rng.choice([-1.0, 1.0], n), 0.0).astype(np.float32)
+        self.pool_weight[outside] = 0.0
+        self.surround[outside] = 0.0
+        self.feature_type = np.where(outside, "luminance", self.feature_type)
+        for name in ("orientation", "sf", "phase"):
+            setattr(self, name, np.where(outside, np.nan, getattr(self, name)))
+        self.pre_weights = rng.normal(0, c.behavior_drive_sd, (n, B)).astype(np.float32)
+        self.additive_weights = rng.normal(0, c.behavior_additive_sd, (n, B)).astype(np.float32)
+        self.eye_gain_weights = rng.normal(0, c.eye_gain_sd, (n, 2)).astype(np.float32)
+        self.torsion_per_sd = float(np.deg2rad(rng.normal(0, c.torsion_deg)))
+
     # -- evaluation ------------------------------------------------------------
-    def drive(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None) -> torch.Tensor:
-        """Standardised feature drive (Q, N) for images seen with an RF shift (pixels)."""
+    def drive(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None,
+              torsion=None) -> torch.Tensor:
+        """Standardised feature drive (Q, N) for images seen with an RF shift
+        (pixels) and a torsion (radians, rotation of the visual field about the
+        screen centre)."""
         Q = len(images) if rows is None else len(rows)
         def column(v):
             return torch.zeros(Q, 1) if v is None else torch.as_tensor(v, dtype=torch.float32).view(-1, 1)
 
-        sx, sy = column(shift_x), column(shift_y)
+        sx, sy, rot = column(shift_x), column(shift_y), column(torsion)
+        rows = torch.arange(len(images)) if rows is None else rows
+        h, w = self.bank.shape
+        cx, cy = (w - 1) / 2, (h - 1) / 2
+
+        def where(dx, dy):  # screen positions (Q, N) of points at offsets (dx, dy) from the RFs
+            x = torch.from_numpy((self.rf_x + dx - cx).astype(np.float32))[None]
+            y = torch.from_numpy((self.rf_y + dy - cy).astype(np.float32))[None]
+            cos, sin = torch.cos(rot), torch.sin(rot)
+            return cx + cos * x - sin * y + sx, cy + sin * x + cos * y + sy
+
         comps = self.bank.components(images)
         total = 0.0
         for j in range(self.pool_index.shape[1]):
-            x = torch.from_numpy((self.rf_x + self.pool_dx[:, j]).astype(np.float32))[None] + sx
-            y = torch.from_numpy((self.rf_y + self.pool_dy[:, j]).astype(np.float32))[None] + sy
+            x, y = where(self.pool_dx[:, j], self.pool_dy[:, j])
             f = self.bank.sample_from(comps, torch.from_numpy(self.pool_index[:, j]), x, y, rows)
             total = total + torch.from_numpy(self.pool_weight[:, j])[None] * f
+        if self.outside_sign.any():
+            x, y = where(0.0, 0.0)
+            lum = bilinear(self.bank.luminance(images), torch.zeros(len(self.rf_x), dtype=torch.long),
+                           rows, x.expand(Q, -1), y.expand(Q, -1))
+            total = total + torch.relu(torch.from_numpy(self.outside_sign)[None] * lum)
         return (total - torch.from_numpy(self._drive_mean)) / torch.from_numpy(self._drive_std)
 
-    def stimulus_rate(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None) -> torch.Tensor:
-        """Noise-free response at unit gain, (Q, N)."""
-        z = self.drive(images, shift_x, shift_y, rows)
+    def stimulus_rate(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None,
+                      torsion=None, pre=None) -> torch.Tensor:
+        """Noise-free response at unit gain, (Q, N); ``pre`` (Q, N) is added to the
+        standardised drive before the nonlinearity (behaviour, :meth:`pre_drive`)."""
+        z = self.drive(images, shift_x, shift_y, rows, torsion)
+        return self.output(z if pre is None else z + torch.as_tensor(pre))
+
+    def output(self, z: torch.Tensor) -> torch.Tensor:
+        """The output nonlinearity: a soft threshold of the standardised drive."""
         thr = torch.from_numpy(self.threshold)
         beta = 3.0
         out = torch.nn.functional.softplus(beta * (z - thr)) / beta
         return torch.from_numpy(self.baseline) + torch.from_numpy(self.amplitude) * out
 
-    def gain(self, behavior_z: np.ndarray, state: np.ndarray) -> np.ndarray:
-        """Multiplicative gain (T, N) from z-scored behaviour (T, 3) and brain state (T,)."""
-        log_g = behavior_z @ self.behavior_weights.T + state[:, None] * self.state_loading[None]
+    def pre_drive(self, behavior_z: np.ndarray) -> np.ndarray:
+        """Behaviour's part of the drive before the nonlinearity (T, N)."""
+        return (behavior_z @ self.pre_weights.T).astype(np.float32)
+
+    def additive(self, behavior_z: np.ndarray) -> np.ndarray:
+        """Behaviour's additive response after the nonlinearity (T, N), >= 0."""
+        return (self.amplitude * np.maximum(behavior_z @ self.additive_weights.T, 0)).astype(np.float32)
+
+    def gain(self, behavior_z: np.ndarray, state: np.ndarray, eye_z: np.ndarray | None = None
+             ) -> np.ndarray:
+        """Multiplicative gain (T, N): :meth:`observable_gain` times the brain
+        state's gain."""
+        return self.observable_gain(behavior_z, eye_z) * self.state_gain(state)
+
+    def observable_gain(self, behavior_z: np.ndarray, eye_z: np.ndarray | None = None) -> np.ndarray:
+        """The gain of z-scored behaviour (T, 3) and, where given, of the z-scored
+        pupil position (T, 2, the gain field)."""
+        log_g = behavior_z @ self.behavior_weights.T
+        if eye_z is not None:
+            log_g = log_g + eye_z @ self.eye_gain_weights.T
         return np.exp(np.clip(log_g, -2.5, 2.5)).astype(np.float32)
+
+    def state_gain(self, state: np.ndarray) -> np.ndarray:
+        """The latent brain state's gain (T, N)."""
+        return np.exp(np.clip(state[:, None] * self.state_loading[None], -2.5, 2.5)).astype(np.float32)
 
     def sample_responses(self, rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Compound Poisson-gamma responses with mean ``rate`` (T, N)."""

@@ -23,7 +23,7 @@ import xarray as xr
 from ..cache import canonical_json
 from ..data.static import BEHAVIOR_VARS, EYE_AXES
 from ..probes import Responder
-from ..progress import progress
+from . import rates
 from .behavior import simulate_behavior
 from .features import FeatureBank, FeatureBankConfig
 from .population import Population, PopulationConfig
@@ -31,7 +31,7 @@ from .stimuli import mixed_images
 
 # Bump when a change of the simulator's code changes its output for a given
 # config and seed: cached datasets are keyed by it.
-SIMULATOR_VERSION = 2
+SIMULATOR_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -178,25 +178,25 @@ def _simulate_scan(config: StaticConfig, pop: Population, name: str,
     beh = simulate_behavior(T, rng)
     behavior = np.stack([beh.pupil, beh.dpupil, beh.running], axis=1)
     G = gaze_map(rng, c)
-    shift = ((beh.pupil_center - beh.pupil_center.mean(0)) @ G.T).astype(np.float32)
-    bz = (behavior - behavior.mean(0)) / behavior.std(0)
-    gain = pop.gain(bz, beh.state)
-    stim_rate = _stimulus_rates(pop, images, trial_image, shift, name, show_progress)
-    rate = stim_rate * gain
-    responses = pop.sample_responses(rate, rng)
-    # what a model that sees the image, the eye and the behaviour (not the latent
-    # state) could at best predict
+    eye = rates.eye_effects(beh.pupil_center, G, pop.torsion_per_sd)
     b = behavior.astype(np.float64)
-    observable = stim_rate * np.exp((b - b.mean(0)) / b.std(0) @ pop.behavior_weights.T)
+    bz = ((b - b.mean(0)) / b.std(0)).astype(np.float32)
+    drive = rates.drives(pop, images, trial_image, eye, name, show_progress)
+    r = rates.trial_rates(pop, drive, bz, eye, beh.state)
+    responses = pop.sample_responses(r["rate"], rng)
+    stimulus_only = rates.stimulus_only_rates(pop, images, trial_image, tier_of_image,
+                                              beh.pupil_center, G, bz, beh.state)
     trial_vars = {
         "images": (("trial", "y", "x"), images[trial_image]),
         "responses": (("trial", "neuron"), responses),
         "behavior": (("trial", "behavior_var"), behavior),
         "pupil_center": (("trial", "eye_axis"), beh.pupil_center),
-        "gt_rate": (("trial", "neuron"), rate.astype(np.float32)),
-        "gt_observable_rate": (("trial", "neuron"), observable.astype(np.float32)),
-        "gt_stimulus_rate": (("trial", "neuron"), stim_rate),
-        "gt_eye_shift": (("trial", "eye_axis"), shift),
+        "gt_rate": (("trial", "neuron"), r["rate"]),
+        "gt_observable_rate": (("trial", "neuron"), r["observable"]),
+        "gt_stimulus_rate": (("trial", "neuron"), r["stimulus"]),
+        "gt_stimulus_only_rate": (("trial", "neuron"), stimulus_only),
+        "gt_eye_shift": (("trial", "eye_axis"), eye.shift),
+        "gt_torsion": (("trial",), eye.torsion),
         "gt_state": (("trial",), beh.state),
     }
     trial_coords = {"tier": ("trial", tier_of_image[trial_image]),
@@ -204,38 +204,26 @@ def _simulate_scan(config: StaticConfig, pop: Population, name: str,
                     "image_class": ("trial", kinds[trial_image].astype(str))}
     ds = _dataset(c, pop, name, trial_vars, trial_coords)
     ds.attrs["gt_gaze_map"] = G.astype(np.float64).ravel().tolist()
+    ds.attrs["gt_torsion_per_sd"] = float(pop.torsion_per_sd)
+    ds.attrs["well_specified"] = int(pop.config.well_specified)
     return ds
 
 
 def _trials(c: StaticConfig, rng: np.random.Generator):
     """The images, their class and tier, and the image of each trial in
-    presentation order (test images repeated and interleaved)."""
-    n_img = c.n_train + c.n_validation + c.n_test_images
-    images, kinds = mixed_images(n_img, (c.height, c.width), c.image_mix, rng)
-    images = np.round(images).astype(np.uint8)
-    tier_of_image = np.array(["train"] * c.n_train + ["validation"] * c.n_validation
-                             + ["test"] * c.n_test_images)
+    presentation order (test images repeated and interleaved). The natural
+    images of each tier are crops of that tier's own photographs."""
+    sizes = {"train": c.n_train, "validation": c.n_validation, "test": c.n_test_images}
+    drawn = [mixed_images(n, (c.height, c.width), c.image_mix, rng, pool=tier)
+             for tier, n in sizes.items()]
+    images = np.round(np.concatenate([d[0] for d in drawn])).astype(np.uint8)
+    kinds = np.concatenate([d[1] for d in drawn])
+    tier_of_image = np.repeat(list(sizes), list(sizes.values()))
+    n_img = len(images)
     trial_image = np.concatenate([np.arange(c.n_train + c.n_validation),
                                   np.repeat(np.arange(c.n_train + c.n_validation, n_img),
                                             c.test_repeats)])
     return images, kinds, tier_of_image, trial_image[rng.permutation(len(trial_image))]
-
-
-def _stimulus_rates(pop: Population, images, trial_image, shift, name: str,
-                    show_progress: bool, chunk: int = 64) -> np.ndarray:
-    """The noise-free rate at unit gain of every trial: each image filtered once
-    and read at the eye shift of each of its trials."""
-    stim_rate = np.empty((len(trial_image), pop.config.n_neurons), dtype=np.float32)
-    with torch.no_grad():
-        for start in progress(range(0, len(images), chunk), desc=f"simulating {name}",
-                              disable=not show_progress):
-            ids = np.arange(start, min(start + chunk, len(images)))
-            trials = np.flatnonzero((trial_image >= ids[0]) & (trial_image <= ids[-1]))
-            rows = torch.from_numpy(trial_image[trials] - ids[0])
-            r = pop.stimulus_rate(torch.from_numpy(images[ids]), shift[trials, 0],
-                                  shift[trials, 1], rows=rows)
-            stim_rate[trials] = r.numpy()
-    return stim_rate
 
 
 def _dataset(c: StaticConfig, pop: Population, name: str, trial_vars: dict,
@@ -254,6 +242,11 @@ def _dataset(c: StaticConfig, pop: Population, name: str, trial_vars: dict,
             "gt_responsive": (neuron_dims, pop.responsive),
             "gt_behavior_weights": (("neuron", "behavior_var"), pop.behavior_weights),
             "gt_state_loading": (neuron_dims, pop.state_loading),
+            "gt_behavior_drive_weights": (("neuron", "behavior_var"), pop.pre_weights),
+            "gt_behavior_additive_weights": (("neuron", "behavior_var"), pop.additive_weights),
+            "gt_eye_gain_weights": (("neuron", "eye_axis"), pop.eye_gain_weights),
+            "gt_surround_weight": (neuron_dims, pop.surround),
+            "gt_outside_bank": (neuron_dims, pop.outside_sign),
         },
         coords={
             "trial": np.arange(len(trial_vars["responses"][1])),
@@ -285,7 +278,9 @@ def _annotate(ds: xr.Dataset) -> None:
         "gt_rate": ("expected response given image, eye position, behaviour and state", "a.u."),
         "gt_observable_rate": ("expected response given image, eye position and behaviour, "
                                "without the latent state", "a.u."),
-        "gt_stimulus_rate": ("expected response at unit gain", "a.u."),
+        "gt_stimulus_rate": ("expected response at unit gain, behaviour at its mean", "a.u."),
+        "gt_stimulus_only_rate": ("expected response given the image alone, over the session's eye "
+                          "positions, behaviour and state (test tier; NaN elsewhere)", "a.u."),
         "gt_eye_shift": ("receptive-field shift on the screen caused by eye position", "px"),
         "gt_state": ("latent brain state", "SD"),
         "gt_rf_x": ("RF centre on the screen at the mean eye position", "px"),
@@ -295,9 +290,29 @@ def _annotate(ds: xr.Dataset) -> None:
         "gt_phase": ("preferred phase (simple cells)", "deg"),
         "gt_behavior_weights": ("log-gain per SD of each behaviour variable", "1"),
         "gt_state_loading": ("log-gain per SD of the latent state", "1"),
+        "gt_torsion": ("rotation of the visual field about the screen centre", "rad"),
+        "gt_behavior_drive_weights": ("drive before the nonlinearity per SD of each behaviour "
+                                      "variable", "SD of the drive"),
+        "gt_behavior_additive_weights": ("additive response per SD of each behaviour variable "
+                                         "(rectified sum)", "response amplitude"),
+        "gt_eye_gain_weights": ("log-gain per SD of the pupil position (gain field)", "1"),
+        "gt_surround_weight": ("weight of the subtractive surround", "1"),
+        "gt_outside_bank": ("driven by a luminance feature outside the bank: +1 ON, -1 OFF, 0 no",
+                            "1"),
         "cortical_x": ("cortical position", "um"),
         "cortical_y": ("cortical position", "um"),
         "cortical_z": ("cortical depth", "um"),
     }
     for name, (long_name, unit) in units.items():
         ds[name].attrs.update(long_name=long_name, units=unit)
+
+
+def unique_images(ds: xr.Dataset, tier: str, image_class: str | None = None) -> np.ndarray:
+    """The distinct images of ``tier`` (of ``image_class`` only, if given), one
+    per image id, in order of id."""
+    keep = ds.tier.values == tier
+    if image_class is not None:
+        keep &= ds.image_class.values == image_class
+    trials = np.flatnonzero(keep)
+    _, first = np.unique(ds.image_id.values[trials], return_index=True)
+    return ds.images.values[trials[first]]

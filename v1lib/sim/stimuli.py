@@ -21,9 +21,21 @@ PHOTOGRAPHS = (
     "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg",
 )
 
+# Disjoint photographs per tier, so that no test (or validation) image is a crop of
+# a photograph that training images come from. The stereo pair of motorcycles
+# stays in one tier.
+PHOTO_POOLS = {
+    "train": ("brick.png", "camera.png", "coins.png", "gravel.png", "hubble_deep_field.jpg",
+              "moon.png", "motorcycle_left.png", "motorcycle_right.png"),
+    "validation": ("chelsea.png", "rocket.jpg"),
+    "test": ("astronaut.png", "coffee.png", "grass.png"),
+}
+
+
 @lru_cache(maxsize=1)
 def photographs() -> tuple[np.ndarray, ...]:
-    """The bundled photographs as grayscale float32 arrays in 0..255."""
+    """The bundled photographs (in the order of ``PHOTOGRAPHS``) as grayscale
+    float32 arrays in 0..255."""
     import skimage.data
     import skimage.io
 
@@ -61,10 +73,16 @@ def _standardise(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).reshape(images.shape).astype(np.float32)
 
 
-def natural_crops(n: int, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Crops of the bundled photographs, varied in scale, position and flip."""
+def natural_crops(n: int, shape: tuple[int, int], rng: np.random.Generator,
+                  pool: str | None = None) -> np.ndarray:
+    """Crops of the bundled photographs (of ``PHOTO_POOLS[pool]``, or all),
+    varied in scale, position and flip."""
     h, w = shape
     photos = photographs()
+    if pool is not None:
+        if pool not in PHOTO_POOLS:
+            raise ValueError(f"unknown photo pool '{pool}'; choose from {list(PHOTO_POOLS)}")
+        photos = [photos[PHOTOGRAPHS.index(p)] for p in PHOTO_POOLS[pool]]
     out = np.empty((n, h, w), dtype=np.float32)
     for i in range(n):
         src = photos[rng.integers(len(photos))]
@@ -128,8 +146,9 @@ GENERATORS = {"natural": natural_crops, "dead_leaves": dead_leaves, "pink_noise"
 
 
 def mixed_images(n: int, shape: tuple[int, int], mix: dict[str, float],
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` images drawn from the kinds in ``mix`` (fractions), shuffled.
+                 rng: np.random.Generator, pool: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images drawn from the kinds in ``mix`` (fractions), shuffled;
+    natural images from the photographs of ``pool`` (all where None).
 
     Returns ``(images, kind)`` with ``kind`` the stimulus class of each image.
     """
@@ -146,7 +165,8 @@ def mixed_images(n: int, shape: tuple[int, int], mix: dict[str, float],
     images, labels = [], []
     for k, c in zip(kinds, counts):
         if c > 0:
-            images.append(GENERATORS[k](int(c), shape, rng))
+            extra = {"pool": pool} if k == "natural" else {}
+            images.append(GENERATORS[k](int(c), shape, rng, **extra))
             labels += [k] * int(c)
     images = np.concatenate(images)
     labels = np.array(labels)
@@ -170,3 +190,13 @@ def amplitude_spectrum_slope(images: np.ndarray) -> np.ndarray:
     for a in amp:
         slopes.append(np.polyfit(lf, np.log(a[band] + 1e-9), 1)[0])
     return np.array(slopes)
+
+
+def nearest_correlation(images: np.ndarray, others: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """For each of ``images``, the highest pixel correlation with any of
+    ``others`` (a measure of near-duplicates across tiers)."""
+    z = lambda a: (lambda f: (f - f.mean(1, keepdims=True))
+                   / (f.std(1, keepdims=True) * np.sqrt(f.shape[1]) + 1e-9))(
+        a.reshape(len(a), -1).astype(np.float64))
+    a, b = z(images), z(others)
+    return np.concatenate([(a[i:i + chunk] @ b.T).max(1) for i in range(0, len(a), chunk)])

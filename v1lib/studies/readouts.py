@@ -1,5 +1,5 @@
-"""Chapter 2, readouts: every variant trained with every seed on the same data
-and scored on the test tier, and the words that set the result against the
+"""Chapter 2, readouts: every variant trained on each replicate animal and
+scored on its test tier, and the words that set the result against the
 numbers Lurz et al. (2021) report."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ import pandas as pd
 import xarray as xr
 
 from ..published import PUBLISHED
-from ..stats import change_text, interval, mean_sem, paired_change, resolved
+from ..stats import CONFIDENCE, change_text, paired_change, t_interval, verdict
 from .static import (
     IMAGE_ONLY,
     LABELS,
     fit_variant,
     params_per_neuron,
+    replicates,
     study_settings,
     variant_config,
 )
@@ -27,24 +28,28 @@ TABLE_METRICS = {
     "corr_to_avg": "corr. to average",
     "feve": "FEVE",
     "fraction_oracle": "fraction oracle",
-    "gt_ceiling_fraction": "fraction of ceiling",
+    "gt_stimulus_only_ceiling_fraction": "fraction of image-only ceiling",
     "gt_observable_ceiling_fraction": "fraction of observable ceiling",
+    "gt_ceiling_fraction": "fraction of ceiling",
 }
 
 
-def readout_comparison(scans, profile: str, variants=None, seeds=None, results_dir=None,
+def readout_comparison(scans, profile: str, variants=None, results_dir=None,
                        device="cpu") -> xr.Dataset:
-    """Train every variant with every seed on all scans (the profile's
-    ``one_seed`` variants with the first seed only); score each on the test
-    tier. Returns the population metrics with dims (variant, seed), NaN where a
-    variant was not trained with a seed."""
+    """Train every variant on every replicate animal (its own scan and seed; the
+    profile's ``one_replicate`` variants on the first only); score each on its
+    animal's test tier. Returns the population metrics with dims (variant,
+    animal), a ``seed`` coordinate along ``animal``, NaN where a variant was not
+    trained on an animal."""
     st = study_settings(profile)
     variants = variants or st["variants"]
-    seeds = seeds or st["seeds"]
+    reps = replicates(scans, st)
     patience = variant_config(profile, variants[0])[1].patience
 
-    def run(variant, seed):
-        fit = fit_variant(scans, profile, variant, seed, results_dir, device, show_progress=False)
+    def run(variant, animal):
+        seed = dict(reps)[animal]
+        fit = fit_variant({animal: scans[animal]}, profile, variant, seed, results_dir, device,
+                          show_progress=False)
         h = fit.history
         return {**tier_scores(fit, scans), "params_per_neuron": params_per_neuron(fit),
                 "epochs": int(h.attrs["epochs"]),
@@ -52,28 +57,31 @@ def readout_comparison(scans, profile: str, variants=None, seeds=None, results_d
                 # still improving: the best epoch is among the last `patience` epochs
                 "improving_at_end": float(h.attrs["best_epoch"] >= h.attrs["epochs"] - patience)}
 
-    jobs = [(v, s) for v in variants for s in (seeds[:1] if v in st["one_seed"] else seeds)]
-    out = sweep(jobs, run, ("variant", "seed"), desc="readout comparison")
-    return out.reindex(seed=seeds).assign_coords(label=("variant", [LABELS[v] for v in variants]))
+    jobs = [(v, a) for v in variants for a, _ in (reps[:1] if v in st["one_replicate"] else reps)]
+    out = sweep(jobs, run, ("variant", "animal"), desc="readout comparison")
+    animals = [a for a, _ in reps]
+    return out.reindex(animal=animals).assign_coords(
+        label=("variant", [LABELS[v] for v in variants]), seed=("animal", [s for _, s in reps]))
 
 
 def trained(comparison: xr.Dataset, variant: str) -> np.ndarray:
-    """Which seeds ``variant`` was trained with (all, where the record does not say)."""
+    """On which replicate animals ``variant`` was trained (all, where the record
+    does not say)."""
     if "epochs" not in comparison:
-        return np.ones(comparison.sizes["seed"], dtype=bool)
+        return np.ones(comparison.sizes["animal"], dtype=bool)
     return comparison.epochs.sel(variant=variant).notnull().values
 
 
-def cell(values: np.ndarray) -> str:
-    """Mean ± s.e.m. of per-seed values, or the one value and '(1 seed)'."""
-    if len(values) == 1:
-        return f"{values[0]:.3f} (1 seed)"
-    m, e = mean_sem(xr.DataArray(values, dims="seed"))
-    return f"{float(m):.3f} ± {float(e):.3f}"
+def cell(values: np.ndarray, unit: str = "animal") -> str:
+    """Mean and t-based 95 % interval over replicates, or the one value."""
+    iv = t_interval(values)
+    if iv.n == 1:
+        return f"{iv.mean:.3f} (1 {unit})"
+    return f"{iv.mean:.3f} [{iv.lo:.3f}, {iv.hi:.3f}]"
 
 
 def comparison_table(comparison: xr.Dataset) -> pd.DataFrame:
-    """Mean ± s.e.m. over seeds of every metric, one row per variant."""
+    """Mean [95 % CI] over replicate animals of every metric, one row per variant."""
     rows = {}
     for v in comparison.variant.values:
         keep = trained(comparison, v)
@@ -81,40 +89,41 @@ def comparison_table(comparison: xr.Dataset) -> pd.DataFrame:
                for k, name in TABLE_METRICS.items() if k in comparison}
         row["params / neuron"] = f"{float(comparison.params_per_neuron.sel(variant=v).mean()):,.0f}"
         row["epochs"] = f"{float(comparison.epochs.sel(variant=v).mean()):.0f}"
+        row["animals"] = int(keep.sum())
         rows[str(comparison.label.sel(variant=v).item())] = row
     return pd.DataFrame(rows).T
 
 
 def _best(comparison: xr.Dataset) -> str:
     """The variant with the highest mean fraction oracle, marked when it was
-    trained with fewer seeds than the others."""
-    fo = comparison.fraction_oracle.mean("seed")
+    trained on fewer animals than the others."""
+    fo = comparison.fraction_oracle.mean("animal")
     v = str(fo.idxmax("variant").item())
     best = str(comparison.label.sel(variant=v).item())
     n = int(trained(comparison, v).sum())
     most = max(int(trained(comparison, u).sum()) for u in comparison.variant.values)
-    note = "" if n == most else f" (trained with {n} of the {most} seeds)"
+    note = "" if n == most else f" (trained on {n} of the {most} animals)"
     return f"*{best}*{note}"
 
 
 def headline_text(comparison: xr.Dataset) -> str:
-    """Gaussian + grid against factorized on the means over the seeds both were
-    trained with, with the ratio of parameters per neuron, and the best variant
+    """Gaussian + grid against factorized on the means over the animals both were
+    trained on, with the ratio of parameters per neuron, and the best variant
     of the comparison."""
     best = _best(comparison)
     if not {"gaussian", "factorized"} <= set(comparison.variant.values):
         return f"The best variant on these data is {best}."
     g, f = (float(x.mean()) for x in _pair(comparison, "gaussian", "factorized"))
-    ppn = comparison.params_per_neuron.mean("seed")
+    ppn = comparison.params_per_neuron.mean("animal")
     ratio = float(ppn.sel(variant="factorized") / ppn.sel(variant="gaussian"))
     return (f"On these data the Gaussian readout with the grid predictor changes the fraction "
             f"oracle by {change_text(g, f, 'the factorized readout')} relative to the factorized "
-            f"readout (seed means {g:.3f} and {f:.3f}), with {ratio:.0f} times fewer parameters "
+            f"readout (means over animals {g:.3f} and {f:.3f}), with {ratio:.0f} times fewer parameters "
             f"per neuron; the best variant is {best}.")
 
 
 def _pair(comparison: xr.Dataset, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
-    """Fraction oracle of variants ``a`` and ``b`` on the seeds both were trained with."""
+    """Fraction oracle of variants ``a`` and ``b`` on the animals both were trained on."""
     both = trained(comparison, a) & trained(comparison, b)
     fo = comparison.fraction_oracle
     return fo.sel(variant=a).values[both], fo.sel(variant=b).values[both]
@@ -122,61 +131,51 @@ def _pair(comparison: xr.Dataset, a: str, b: str) -> tuple[np.ndarray, np.ndarra
 
 def readout_claim_text(comparison: xr.Dataset) -> str:
     """Markdown that sets the Gaussian-vs-factorized result against the reported
-    gain, with a paired comparison over seeds."""
+    gain: the per-animal changes, their mean and t-based 95 % interval, and the
+    verdict the interval allows."""
     if not {"gaussian", "factorized"} <= set(comparison.variant.values):
         return "The profile trained no Gaussian + grid and factorized pair to compare."
     g, f = _pair(comparison, "gaussian", "factorized")
     if not (np.isfinite(g).all() and np.isfinite(f).all()):
-        return ("**Gaussian + grid vs factorized:** a fraction oracle is not finite for some seed "
-                f"(no neuron to score), so the two cannot be compared against the reported "
+        return ("**Gaussian + grid vs factorized:** a fraction oracle is not finite for some "
+                f"animal (no neuron to score), so the two cannot be compared against the reported "
                 f"{CLAIM.signed}.")
     if (f <= 0).any():
         return (f"**Gaussian + grid vs factorized:** the factorized readout's fraction oracle is "
-                f"at or below zero for {int((f <= 0).sum())} of {len(f)} seeds (mean "
+                f"at or below zero for {int((f <= 0).sum())} of {len(f)} animals (mean "
                 f"{f.mean():.3f}, against {g.mean():.3f} for Gaussian + grid), so no relative "
                 f"change can be set against the reported {CLAIM.signed}.")
-    rel, mean, sem = paired_change(g, f)
-    n, wins = len(rel), int((g > f).sum())
-    lo, hi = interval(mean, sem)
-    if not np.isfinite(sem):
-        verdict = "cannot be tested with one seed against"
-    elif lo > 0:
-        verdict = ("reproduces the direction of, and is larger than," if lo > CLAIM.value else
-                   "reproduces the direction of, and is smaller than," if hi < CLAIM.value else
-                   "reproduces, within its uncertainty,")
-    elif hi < 0:
-        verdict = "reverses"
-    else:
-        verdict = ("is within the seed-to-seed noise (±2 s.e.m. includes 0), so it neither "
-                   "confirms nor refutes")
-    return (f"**Gaussian + grid vs factorized, per seed:** the fraction oracle changes by "
-            f"{mean:+.1f} % ± {sem:.1f} % (mean ± s.e.m., {n} seeds; the Gaussian readout is "
-            f"ahead in {wins} of {n}). This {verdict} the reported {CLAIM.signed}.")
+    rel, iv = paired_change(g, f)
+    wins = int((g > f).sum())
+    said = verdict(iv, CLAIM.value, "the reported " + CLAIM.signed)
+    return (f"**Gaussian + grid vs factorized, animal by animal:** the fraction oracle changes by "
+            f"{iv.text()} (mean over {iv.n} animals, each with its own model seed; the Gaussian "
+            f"readout is ahead on {wins} of {iv.n}). This {said}.")
 
 
 def ranking_text(comparison: xr.Dataset) -> str:
     """The readouts that see only the image, ranked by fraction oracle, and the
-    grid predictor against free positions, seed by seed."""
+    grid predictor against free positions, animal by animal."""
     present = [v for v in IMAGE_ONLY if v in comparison.variant.values]
     if not present:
         return "The profile trained no image-only readout."
-    mean = comparison.fraction_oracle.sel(variant=present).mean("seed").sortby(lambda m: -m)
-    one = lambda v: ", 1 seed" if trained(comparison, v).sum() == 1 else ""
+    mean = comparison.fraction_oracle.sel(variant=present).mean("animal").sortby(lambda m: -m)
+    one = lambda v: ", 1 animal" if trained(comparison, v).sum() == 1 else ""
     ranking = " > ".join(f"{LABELS[str(v)]} ({float(mean.sel(variant=v)):.3f}{one(v)})"
                          for v in mean.variant.values)
-    text = f"Among the readouts that see only the image, the fraction oracle ranks {ranking}."
+    text = (f"Among the readouts that see only the image, the mean fraction oracle ranks "
+            f"{ranking}; a rank is a claim only where the paired interval below resolves it.")
     if {"gaussian", "gaussian_free"} <= set(present):
         g, f = _pair(comparison, "gaussian", "gaussian_free")
-        rel, m, e = paired_change(g, f)
-        if np.isfinite(rel).all() and len(rel) > 1:
-            word = ("within the seed-to-seed noise" if not resolved(m, e) else
-                    "a resolved gain" if m > 0 else "a resolved loss")
-            text += (f" The grid predictor changes it by {m:+.1f} % ± {e:.1f} % against free "
-                     f"positions ({word}; the grid predictor is ahead in {int((g > f).sum())} of "
-                     f"{len(g)} seeds).")
-        elif len(rel) == 1 and np.isfinite(rel).all():
-            text += (f" With one seed in common, the grid predictor changes it by {m:+.1f} % "
-                     f"against free positions; one seed gives no interval, so this is not tested.")
+        rel, iv = paired_change(g, f)
+        if np.isfinite(rel).all() and iv.n > 1:
+            text += (f" The grid predictor changes it by {iv.text()} against free positions, "
+                     f"and is ahead on {int((g > f).sum())} of {iv.n} animals; this "
+                     f"{verdict(iv)}.")
+        elif iv.n == 1 and np.isfinite(rel).all():
+            text += (f" On the one animal both were trained on, the grid predictor changes it by "
+                     f"{iv.mean:+.1f} % against free positions; one animal gives no interval, so "
+                     f"this is not tested.")
     elif "gaussian" in present:
         text += (" This profile trains no Gaussian readout with free positions, so the grid "
                  "predictor is not tested against them here.")
@@ -185,36 +184,51 @@ def ranking_text(comparison: xr.Dataset) -> str:
 
 def budget_text(settings: dict, profile_name: str) -> str:
     """What this profile trains for the comparison, and what it leaves out."""
-    variants, seeds = settings["variants"], settings["seeds"]
-    full = [LABELS[v] for v in variants if v not in settings["one_seed"]]
-    one = [LABELS[v] for v in variants if v in settings["one_seed"]]
+    variants, n = settings["variants"], settings["replicates"]
+    full = [LABELS[v] for v in variants if v not in settings["one_replicate"]]
+    one = [LABELS[v] for v in variants if v in settings["one_replicate"]]
     missing = [LABELS[v] for v in LABELS if v not in variants]
-    text = (f"The **{profile_name}** profile trains {', '.join(full)} with {len(seeds)} seeds "
-            f"each")
+    text = (f"The **{profile_name}** profile trains {', '.join(full)} on each of {n} animals "
+            f"(one model per animal, each with its own seed): the intervals below are "
+            f"{100 * CONFIDENCE:.0f} % t-intervals over animals")
     if one:
-        text += (f", and {', '.join(one)} with one seed (no claim here rests on a difference "
-                 f"from it, so it gets no interval)")
+        text += (f", and {', '.join(one)} on the first animal only (no claim here rests on a "
+                 f"difference from it, so it gets no interval)")
     text += "."
     if missing:
         text += (f" It leaves out {', '.join(missing)}: the readout claim rests on the Gaussian "
                  f"and factorized pair, and this profile's time budget does not stretch to the "
-                 f"rest; the gpu profile trains every variant with every seed.")
+                 f"rest; the gpu profile trains every variant on every animal.")
     return text
 
 
 def convergence_text(comparison: xr.Dataset, limit: int) -> str:
-    """Say how many models stopped early, how many ran into the epoch limit, and
-    how many of those were still improving at the end."""
+    """Per variant, how many models early stopping ended and how many ran into
+    the epoch limit still improving; and whom an equal budget then favours."""
     n = int(comparison.converged.notnull().sum())
     early = int(comparison.converged.sum())
     if early == n:
-        return f"All {n} models were stopped by early stopping on the validation set."
-    improving = int(comparison.improving_at_end.sum())
-    return (f"{n - early} of {n} models ran into the limit of {limit} epochs before early "
-            f"stopping ended them, and {improving} had their best validation score in their "
-            f"last epochs, i.e. were still improving. The table therefore compares the readouts "
-            f"at an equal training budget rather than at convergence, which favours those that "
-            f"learn fastest.")
+        return f"All {n} models were stopped by early stopping on the validation set: converged."
+    capped, done = [], []
+    for v in comparison.variant.values:
+        keep = trained(comparison, str(v))
+        c = comparison.converged.sel(variant=v).values[keep]
+        imp = comparison.improving_at_end.sel(variant=v).values[keep]
+        label = str(comparison.label.sel(variant=v).item())
+        if (c == 1).all():
+            done.append(label)
+        else:
+            capped.append(f"{label} ({int((c == 0).sum())} of {len(c)}, "
+                          f"{int(imp[c == 0].sum())} still improving)")
+    text = (f"{n - early} of {n} models ran into the limit of {limit} epochs before early "
+            f"stopping ended them: {'; '.join(capped)}.")
+    if done:
+        text += (f" The models of {', '.join(done)} all converged. An equal budget that cuts the others "
+                 f"short favours the converged variants: a comparison against them is a "
+                 f"comparison at this budget, not at convergence.")
+    else:
+        text += " The table compares the readouts at this budget, not at convergence."
+    return text
 
 
 def lr_decays(history: xr.Dataset) -> np.ndarray:

@@ -23,6 +23,8 @@ VARIANTS = {
     "gaussian_modulator": {"readout": "gaussian", "grid_predictor": True, "modulator": "mlp"},
     "gaussian_full": {"readout": "gaussian", "grid_predictor": True, "shifter": "mlp",
                       "modulator": "mlp"},
+    # the LN baseline: the same core without its nonlinearities, Gaussian readout
+    "linear": {"readout": "gaussian", "grid_predictor": True, "core": {"linear": True}},
 }
 LABELS = {
     "gaussian": "Gaussian + grid",
@@ -32,8 +34,9 @@ LABELS = {
     "gaussian_shifter": "Gaussian + grid + shifter",
     "gaussian_modulator": "Gaussian + grid + modulator",
     "gaussian_full": "Gaussian + grid + shifter + modulator",
+    "linear": "LN baseline (linear core)",
 }
-IMAGE_ONLY = ("gaussian", "gaussian_free", "factorized", "point")  # no shifter, no modulator
+IMAGE_ONLY = ("gaussian", "gaussian_free", "factorized", "point", "linear")  # no shifter, modulator
 
 
 def model_configs(profile: str, **options) -> tuple[ModelConfig, TrainConfig]:
@@ -41,8 +44,8 @@ def model_configs(profile: str, **options) -> tuple[ModelConfig, TrainConfig]:
     (readout, grid_predictor, shifter, modulator, ...) set on the model."""
     s = profiles.settings(profile, SECTION)
     source = f"profile '{profiles.resolve(profile)}', section '{SECTION}'"
-    model = ModelConfig.from_dict({"core": s.get("core", {}), **s.get("model", {}), **options},
-                                  source=source)
+    core = {**s.get("core", {}), **options.pop("core", {})}
+    model = ModelConfig.from_dict({"core": core, **s.get("model", {}), **options}, source=source)
     return model, TrainConfig.from_dict(s.get("train", {}), source=source)
 
 
@@ -53,21 +56,39 @@ def variant_config(profile: str, variant: str) -> tuple[ModelConfig, TrainConfig
 
 
 def study_settings(profile: str) -> dict:
-    """Seeds, variants and fractions a profile asks of the chapters. Variants in
-    ``one_seed`` are trained with the first seed only (they carry no claim that
-    rests on a difference between models)."""
+    """Replicates, variants and fractions a profile asks of the chapters.
+
+    A replicate is an animal: replicate ``k`` trains on the ``k``-th scan (its
+    own neurons, images and test set) with seed ``k + 1`` and, where training
+    data are subsampled, its own subsets; intervals are taken over replicates.
+    Variants in ``one_replicate`` are trained on the first replicate only (they
+    carry no claim that rests on a difference between models)."""
     s = profiles.settings(profile, SECTION)
-    out = {"seeds": list(s.get("seeds", [1, 2, 3])),
+    name = profiles.resolve(profile)
+    out = {"replicates": s.get("replicates", 3),
            "variants": list(s.get("variants", list(VARIANTS))),
-           "one_seed": list(s.get("one_seed", [])),
-           "fractions": list(s.get("fractions", [0.1, 0.25, 0.5, 1.0])),
-           "comparison_scans": int(s.get("comparison_scans", 1000))}
-    out["transfer_seeds"] = list(s.get("transfer_seeds", out["seeds"]))
-    bad = [v for v in out["variants"] + out["one_seed"] if v not in VARIANTS]
+           "one_replicate": list(s.get("one_replicate", [])),
+           "fractions": sorted(float(f) for f in s.get("fractions", [0.1, 0.25, 0.5, 1.0]))}
+    if not isinstance(out["replicates"], int) or out["replicates"] < 1:
+        raise ValueError(f"profile '{name}': 'replicates' must be a positive integer, got "
+                         f"{out['replicates']!r}")
+    bad = [v for v in out["variants"] + out["one_replicate"] if v not in VARIANTS]
     if bad:
-        raise ValueError(f"profile '{profiles.resolve(profile)}': unknown model variant(s) {bad}; "
+        raise ValueError(f"profile '{name}': unknown model variant(s) {bad}; "
                          f"choose from {list(VARIANTS)}")
+    if not all(0 < f <= 1 for f in out["fractions"]):
+        raise ValueError(f"profile '{name}': 'fractions' must lie in (0, 1], got {out['fractions']}")
     return out
+
+
+def replicates(scans: dict, settings: dict) -> list[tuple[str, int]]:
+    """``(scan, seed)`` of every replicate: the first ``replicates`` animals,
+    seeds 1, 2, ..."""
+    n = settings["replicates"]
+    if n > len(scans):
+        raise ValueError(f"the profile asks for {n} replicates (animals) but the data hold "
+                         f"{len(scans)} scans: {list(scans)}")
+    return [(name, k + 1) for k, name in enumerate(list(scans)[:n])]
 
 
 def fit_variant(scans, profile: str, variant: str, seed: int, results_dir=None, device="cpu",

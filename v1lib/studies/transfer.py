@@ -1,10 +1,16 @@
 """Chapter 3, core transfer: a core trained on other animals, frozen, with a new
 readout for a held-out animal, against direct training on that animal, across
-amounts of its training data; and the numbers Lurz et al. (2021) report."""
+amounts of its training data; and the numbers Lurz et al. (2021) report.
+
+Every replicate is a held-out animal (leave one animal out): its own source
+core, trained on the other animals with the replicate's seed, and its own
+random training subsets. Intervals over replicates therefore include the
+variation between animals, source cores and subsets, not only the seed's."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -12,52 +18,88 @@ import xarray as xr
 
 from ..model_cache import FitResult, fit_cached
 from ..published import PUBLISHED
-from ..stats import change_text, mean_sem, relative_change, resolved
+from ..stats import change_text, paired_change, relative_change, t_interval, verdict
+from ..train import TrainConfig
 from .readouts import TABLE_METRICS, cell
-from .static import fit_variant, study_settings, variant_config
+from .static import fit_variant, replicates, study_settings, variant_config
 from .sweep import sweep, tier_scores
 
 GAIN, DATA = PUBLISHED["transfer_gain"], PUBLISHED["transfer_data_fraction"]
 
 
-def transfer_curve(scans, profile: str, target: str, variant: str = "gaussian", fractions=None,
-                   seeds=None, results_dir=None, device="cpu") -> tuple[xr.Dataset, FitResult]:
-    """Core transfer to a held-out animal across amounts of its training data.
+def fraction_config(base: TrainConfig, fraction: float, n_train: int, subset_seed: int,
+                    freeze_core: bool = False) -> TrainConfig:
+    """Training on ``fraction`` of ``n_train`` images with the same budget in
+    optimiser steps as with all of them: an epoch is a full-data epoch's number
+    of steps, so patience, learning-rate decay and ``max_epochs`` count the same
+    steps at every fraction. The subset is drawn with ``subset_seed``. With all
+    data it is ``base`` (so direct models are chapter 2's)."""
+    if fraction >= 1:
+        return dataclasses.replace(base, freeze_core=freeze_core)
+    return dataclasses.replace(base, train_fraction=float(fraction), subset_seed=int(subset_seed),
+                               steps_per_epoch=math.ceil(n_train / base.batch_size),
+                               freeze_core=freeze_core)
 
-    A core is trained on every scan but ``target``; then, on ``fraction`` of the
-    target's training images, a model is either trained directly (core and
-    readout) or gets a new readout on the frozen transferred core. Both are
-    scored on the target's test tier. Every fraction gets the same maximum
-    number of optimiser steps (``max_epochs`` / fraction epochs); early stopping
-    ends training sooner. Returns metrics with dims (condition, fraction, seed)
-    and the source model."""
-    if target not in scans:
-        raise ValueError(f"unknown target scan '{target}'; scans: {list(scans)}")
-    st = study_settings(profile)
-    fractions = fractions or st["fractions"]
-    seeds = seeds or st["transfer_seeds"]
-    source = {k: v for k, v in scans.items() if k != target}
-    if not source:
+
+def source_cores(scans, profile: str, variant: str = "gaussian", results_dir=None,
+                 device="cpu") -> dict[str, FitResult]:
+    """For every replicate animal, the model trained on all the other animals
+    with the replicate's seed (its core is what transfers)."""
+    reps = replicates(scans, study_settings(profile))
+    if len(scans) < 2:
         raise ValueError("core transfer needs at least two scans")
-    held_out = {target: scans[target]}
-    core = fit_variant(source, profile, variant, seeds[0], results_dir, device)
+    return {a: fit_variant({k: v for k, v in scans.items() if k != a}, profile, variant, seed,
+                           results_dir, device, show_progress=False) for a, seed in reps}
+
+
+def condition_fit(scans, profile: str, animal: str, seed: int, fraction: float, condition: str,
+                  core: FitResult | None = None, variant: str = "gaussian", results_dir=None,
+                  device="cpu") -> FitResult:
+    """The model of one point of a transfer curve: trained on ``fraction`` of
+    ``animal``'s training images, directly or (``condition`` 'transfer') as a
+    new readout on the frozen ``core``."""
+    if condition not in ("direct", "transfer"):
+        raise ValueError(f"unknown condition '{condition}'; choose 'direct' or 'transfer'")
+    if condition == "transfer" and core is None:
+        raise ValueError("the transfer condition needs the source core")
     model_cfg, base_cfg = variant_config(profile, variant)
+    n_train = int((scans[animal].tier == "train").sum())
+    transfer = condition == "transfer"
+    cfg = fraction_config(base_cfg, fraction, n_train, seed, freeze_core=transfer)
+    return fit_cached({animal: scans[animal]}, model_cfg, cfg, seed, results_dir, device,
+                      core_from=core if transfer else None, show_progress=False)
 
-    def run(condition, fraction, seed):
-        # the same budget of optimiser steps at every fraction: epochs are shorter
-        train_cfg = dataclasses.replace(base_cfg, train_fraction=float(fraction),
-                                        freeze_core=(condition == "transfer"),
-                                        max_epochs=int(np.ceil(base_cfg.max_epochs / fraction)))
-        fit = fit_cached(held_out, model_cfg, train_cfg, seed, results_dir, device,
-                         core_from=core if condition == "transfer" else None, show_progress=False)
-        return {**tier_scores(fit, held_out),
-                "n_train_images": len(fit.tensors[target].tiers["train"])}
 
-    jobs = [(c, f, s) for c in ("direct", "transfer") for f in fractions for s in seeds]
-    ds = sweep(jobs, run, ("condition", "fraction", "seed"), desc="transfer curve")
+def transfer_curve(scans, profile: str, variant: str = "gaussian", fractions=None,
+                   results_dir=None, device="cpu") -> tuple[xr.Dataset, dict[str, FitResult]]:
+    """Core transfer to each held-out animal across amounts of its training data.
+
+    For every replicate animal, a core is trained on every other scan; then, on
+    ``fraction`` of the held-out animal's training images, a model is either
+    trained directly (core and readout) or gets a new readout on the frozen
+    transferred core. Both are scored on the held-out animal's test tier.
+    Returns metrics with dims (condition, fraction, animal) and the source
+    models by held-out animal."""
+    st = study_settings(profile)
+    fractions = sorted(fractions or st["fractions"])
+    reps = dict(replicates(scans, st))
+    cores = source_cores(scans, profile, variant, results_dir, device)
+
+    def run(condition, fraction, animal):
+        fit = condition_fit(scans, profile, animal, reps[animal], fraction, condition,
+                            cores[animal], variant, results_dir, device)
+        h = fit.history
+        return {**tier_scores(fit, {animal: scans[animal]}),
+                "n_train_images": len(fit.tensors[animal].tiers["train"]),
+                "epochs": int(h.attrs["epochs"]),
+                "converged": float(h.attrs["stopped"] == "early stopping")}
+
+    jobs = [(c, f, a) for c in ("direct", "transfer") for f in fractions for a in reps]
+    ds = sweep(jobs, run, ("condition", "fraction", "animal"), desc="transfer curve")
     ds = ds.sortby("fraction")  # data_needed reads the curve in order of fraction
-    ds.attrs.update(target=target, source_scans=",".join(source), variant=variant)
-    return ds, core
+    ds = ds.assign_coords(seed=("animal", [reps[a] for a in ds.animal.values]))
+    ds.attrs.update(variant=variant)
+    return ds, cores
 
 
 def data_needed(curve: xr.DataArray, level: float) -> float:
@@ -75,7 +117,7 @@ def data_needed(curve: xr.DataArray, level: float) -> float:
 
 
 def transfer_table(curve: xr.Dataset) -> pd.DataFrame:
-    """Mean ± s.e.m. over seeds per condition and fraction."""
+    """Mean [95 % CI] over held-out animals per condition and fraction."""
     rows = []
     for f in curve.fraction.values:
         for c in curve.condition.values:
@@ -101,74 +143,92 @@ def _need_text(needed: float, smallest: float) -> str:
             f"{100 * needed:.0f} % of the data (reported: {DATA})")
 
 
+def _gain_at(curve: xr.Dataset, fraction: float, metric: str):
+    """Per-animal changes (%) from direct to transfer at ``fraction`` and their interval."""
+    d = curve[metric].sel(condition="direct", fraction=fraction).values
+    t = curve[metric].sel(condition="transfer", fraction=fraction).values
+    return paired_change(t, d)
+
+
 def transfer_claims(curve: xr.Dataset, metric: str = "fraction_oracle") -> dict:
     """The two numbers Lurz et al. report, computed on ``curve``: the gain of
-    transfer over direct training with all data, and the fraction of data
-    transfer needs to match direct training on all data."""
-    mean = curve[metric].mean("seed")
+    transfer over direct training with all data (per animal, with its interval
+    and verdict), and the fraction of data transfer needs to match direct
+    training on all data (on the curves averaged over animals, and per animal)."""
+    mean = curve[metric].mean("animal")
     full, smallest = float(curve.fraction.max()), float(curve.fraction.min())
     at = lambda c, f: float(mean.sel(condition=c, fraction=f))
-    d_full, t_full = at("direct", full), at("transfer", full)
     d_small, t_small = at("direct", smallest), at("transfer", smallest)
-    needed = data_needed(mean.sel(condition="transfer"), d_full)
-    text = (f"On the seed-averaged curves: with all "
-            f"{int(curve.n_train_images.sel(condition='direct', fraction=full).mean())} "
-            f"training images, transfer changes the {metric.replace('_', ' ')} by "
-            f"{change_text(t_full, d_full, 'direct training')} relative to direct training "
-            f"(reported: {GAIN.signed}); with {100 * smallest:.0f} % of the images the change is "
-            f"{change_text(t_small, d_small, 'direct training')}. By linear interpolation in "
-            f"log data, {_need_text(needed, smallest)}.")
-    return {"gain_at_full_data_pct": float(relative_change(t_full, d_full)),
+    _, iv = _gain_at(curve, full, metric)
+    needed = data_needed(mean.sel(condition="transfer"), at("direct", full))
+    per_animal = [data_needed(curve[metric].sel(condition="transfer", animal=a),
+                              float(curve[metric].sel(condition="direct", fraction=full, animal=a)))
+                  for a in curve.animal.values]
+    n_img = int(curve.n_train_images.sel(condition="direct", fraction=full).mean())
+    said = verdict(iv, GAIN.value, "the reported " + GAIN.signed)
+    text = (f"With all {n_img} training images, transfer changes the "
+            f"{metric.replace('_', ' ')} by {iv.text()} relative to direct training (per "
+            f"held-out animal, {iv.n} animals); this {said}. "
+            f"With {100 * smallest:.0f} % of the images, the curves averaged over animals differ "
+            f"by {change_text(t_small, d_small, 'direct training')}. By linear interpolation in "
+            f"log data on the averaged curves, {_need_text(needed, smallest)}; animal by animal: "
+            + ", ".join("never" if np.isnan(x) else f"{100 * x:.0f} %" for x in per_animal) + ".")
+    return {"gain_at_full_data_pct": iv.mean, "gain_at_full_data_ci": (iv.lo, iv.hi),
             "gain_at_smallest_pct": float(relative_change(t_small, d_small)),
-            "data_fraction_to_match": needed, "text": text}
+            "data_fraction_to_match": needed, "data_fraction_per_animal": per_animal,
+            "text": text}
 
 
-def transfer_budget_text(core: FitResult, max_epochs: int) -> str:
-    """How far to trust a transfer curve: the source core's data and training
-    against Lurz et al.'s, and the direct models' epoch budget."""
-    h = core.history
-    n = [d.info.n_neurons for d in core.tensors.values()]
-    return (f"**How far to trust these numbers.** The source core was trained on {len(n)} "
-            f"animal(s), {sum(n):,} neurons in all, for {h.attrs['epochs']} epochs (stopped by: "
-            f"{h.attrs['stopped']}); Lurz et al.'s transfer core was trained on "
-            f"{PUBLISHED['transfer_source_scans']} (their '11-S' core). The direct models follow "
-            f"chapter 2's recipe and budget (at most {max_epochs} epochs with all data; see "
-            f"chapter 2's note on convergence). Where either is cut short, the comparison is made "
-            f"at equal budgets: a direct model stopped before convergence favours transfer, which "
-            f"only fits a readout, and an under-trained source core favours direct training.")
+def transfer_budget_text(cores: dict[str, FitResult], curve: xr.Dataset, max_epochs: int) -> str:
+    """How far to trust a transfer curve: the source cores' data and training
+    against Lurz et al.'s, and whether the models converged within the budget."""
+    stopped = [c.history.attrs["stopped"] for c in cores.values()]
+    n = [sum(d.info.n_neurons for d in c.tensors.values()) for c in cores.values()]
+    k = len(next(iter(cores.values())).tensors)
+    conv = curve.converged
+    direct_full = conv.sel(condition="direct", fraction=curve.fraction.max())
+    neurons = f"{min(n):,}" if min(n) == max(n) else f"{min(n):,}–{max(n):,}"
+    return (f"**How far to trust these numbers.** Each of the {len(cores)} source cores was "
+            f"trained on {k} animal(s), {neurons} neurons, for at most {max_epochs} "
+            f"epochs; {stopped.count('early stopping')} of {len(cores)} converged (early "
+            f"stopping), the others ran into the limit. Lurz et al.'s transfer core was trained "
+            f"on {PUBLISHED['transfer_source_scans']} (their '11-S' core). Every model of the "
+            f"curve has the same budget of optimiser steps: an epoch is a full-data epoch's "
+            f"number of steps at every fraction, so patience and learning-rate decay count the "
+            f"same steps. {int(conv.sum())} of {int(conv.notnull().sum())} models of the curve "
+            f"converged, {int(direct_full.sum())} of {int(direct_full.notnull().sum())} direct "
+            f"models with all data. A model cut short by the limit favours the other condition: "
+            f"a direct model cut short favours transfer, an under-trained source core favours "
+            f"direct training.")
 
 
 def transfer_gain(curve: xr.Dataset, metric: str = "fraction_oracle") -> xr.DataArray:
-    """Per fraction and seed, the change (%) of ``metric`` from direct training
-    to transfer; NaN where direct training scores at or below zero."""
+    """Per fraction and held-out animal, the change (%) of ``metric`` from direct
+    training to transfer; NaN where direct training scores at or below zero."""
     direct = curve[metric].sel(condition="direct", drop=True)
     transfer = curve[metric].sel(condition="transfer", drop=True)
     return direct.copy(data=relative_change(transfer, direct))
 
 
-def _fraction_text(curve: xr.Dataset, rel: xr.DataArray, metric: str, f) -> str:
+def _fraction_text(curve: xr.Dataset, metric: str, f) -> str:
     n = int(curve.n_train_images.sel(condition="direct", fraction=f).mean())
     d = curve[metric].sel(condition="direct", fraction=f).values
     t = curve[metric].sel(condition="transfer", fraction=f).values
     if not (np.isfinite(d).all() and np.isfinite(t).all()):
-        return f"{n} images: not finite for some seed (no neuron to score)"
+        return f"{n} images: not finite for some animal (no neuron to score)"
     if (d <= 0).any():
-        return (f"{n} images: {float((t - d).mean()):+.3f} in absolute terms (direct training at "
-                f"or below zero for some seed, so no relative change)")
-    m, e = (float(x) for x in mean_sem(rel.sel(fraction=f)))
-    if not np.isfinite(e):
-        return f"{n} images: {m:+.1f} % (one seed: no interval, not tested)"
-    word = ("no resolved difference" if not resolved(m, e) else
-            "transfer ahead" if m > 0 else "direct training ahead")
-    return f"{n} images: {m:+.1f} % ± {e:.1f} % ({word})"
+        iv = t_interval(t - d)
+        return (f"{n} images: {iv.text(unit='', digits=3)} in absolute terms (direct training at "
+                f"or below zero for some animal, so no relative change); this {verdict(iv)}")
+    _, iv = paired_change(t, d)
+    return f"{n} images: {iv.text()}, which {verdict(iv)}"
 
 
 def transfer_summary_text(curve: xr.Dataset, metric: str = "fraction_oracle") -> str:
     """Where along the data axis transfer beats direct training, in words
-    computed from the curve (mean over seeds, with the seed-to-seed s.e.m.)."""
-    rel = transfer_gain(curve, metric)
-    parts = [_fraction_text(curve, rel, metric, f) for f in curve.fraction.values]
+    computed from the curve: the mean over held-out animals of the per-animal
+    changes, with its t-based 95 % interval."""
+    parts = [_fraction_text(curve, metric, f) for f in curve.fraction.values]
     return ("Change of the " + metric.replace("_", " ") + " from direct training to transfer, "
-            "computed seed by seed (mean ± s.e.m. of the per-seed changes, so it can differ in "
-            "the last digit from the change between the seed-averaged curves): "
-            + "; ".join(parts) + ".")
+            "held-out animal by held-out animal (mean and 95 % t-interval of the per-animal "
+            "changes): " + "; ".join(parts) + ".")
