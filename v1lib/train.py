@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 
 from .cache import atomic_path
-from .config import check_options
+from .config import check_options, check_types
 from .objectives import Poisson
 from .predict import autocast, core_features, predict_tier
 from .progress import progress
@@ -53,6 +53,7 @@ class TrainConfig:
     def from_dict(cls, d: dict | None, source: str = "train config") -> TrainConfig:
         d = dict(d or {})
         check_options(cls, d, source)
+        check_types(cls, d, source)
         cfg = cls(**d)
         if not 0 < cfg.train_fraction <= 1:
             raise ValueError(f"{source}: 'train_fraction' must be in (0, 1], got {cfg.train_fraction}")
