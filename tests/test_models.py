@@ -201,7 +201,7 @@ def test_stacked_core_feeds_every_readout():
 
 @pytest.mark.parametrize("stack", [0, -3, 1, True, 1.5, "all"])
 def test_bad_stack_is_refused_by_name(stack):
-    with pytest.raises(ValueError, match="'stack'"):
+    with pytest.raises(ValueError, match="stack"):
         ModelConfig.from_dict({"core": {"layers": 2, "stack": stack}})
     with pytest.raises(ValueError, match="'stack'"):
         Stacked2dCore(CoreConfig(layers=2, stack=stack))

@@ -4,7 +4,11 @@
   book [--profile P] [--only CHAPTER ...] [--force] [--no-html]
   data NAME                       (make or fetch a dataset of the manifest)
   fit --data NAME_OR_FILE --model gaussian|factorized|point [--shifter] [--modulator]
-      [--no-grid] --profile P --seed N --out DIR
+      [--no-grid] --profile P --seed N --out DIR [--restart] [--device D] [--tier T]
+
+Every input is checked before any work starts. Errors print one line naming the
+option, file or variable: exit code 1 for bad input, 2 for a bad command line,
+130 when interrupted (Ctrl-C; an interrupted fit resumes when run again).
 """
 
 from __future__ import annotations
@@ -15,30 +19,37 @@ from pathlib import Path
 
 import yaml
 
+from . import checks
+from .checks import InputError
+
+SEED_HELP = "a whole number from 0 to 2**32 - 1"
+
+
+def _read_config(path) -> dict:
+    """The options of a ``--config`` YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--config {path}: no such file")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise InputError(f"--config {path}: not valid YAML ({err})") from None
+    if not isinstance(config, dict):
+        raise InputError(f"--config {path}: expected a mapping of options")
+    return config
+
 
 def _simulate(args) -> int:
     from .cache import netcdf_attrs, provenance
     from .data.netcdf import save_scans
     from .sim.static import StaticConfig, simulate_static
 
-    config = {}
-    if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise SystemExit(f"error: --config {path}: no such file")
-        try:
-            config = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise SystemExit(f"error: --config {path}: not valid YAML ({err})") from None
-        if not isinstance(config, dict):
-            raise SystemExit(f"error: --config {path}: expected a mapping of options")
-    try:
-        cfg = StaticConfig.from_dict(config, source=str(args.config or "defaults"))
-    except (ValueError, TypeError) as err:
-        raise SystemExit(f"error: {err}") from None
+    out = checks.output_file(args.out)
+    config = _read_config(args.config) if args.config else {}
+    cfg = StaticConfig.from_dict(config, source=str(args.config or "defaults"))
     scans = simulate_static(cfg, args.seed, show_progress=not args.quiet)
     prov = provenance(config=cfg, seed=args.seed)
-    out = save_scans(scans, args.out, attrs={"dataset": Path(args.out).stem, **netcdf_attrs(prov)})
+    save_scans(scans, out, attrs={"dataset": out.stem, **netcdf_attrs(prov)})
     n = sum(ds.sizes["neuron"] for ds in scans.values())
     print(f"wrote {out} ({len(scans)} scans, {n} neurons)")
     return 0
@@ -47,67 +58,82 @@ def _simulate(args) -> int:
 def _book(args) -> int:
     from . import book
 
-    try:
-        book.run(profile=args.profile, only=args.only, force=args.force,
-                 results_dir=args.results_dir)
-        if not args.no_html:
+    if args.results_dir:
+        checks.output_folder(args.results_dir, "--results-dir")
+    book.run(profile=args.profile, only=args.only, force=args.force,
+             results_dir=args.results_dir)
+    if not args.no_html:
+        try:
             book.build_html()
-    except (book.ChapterError, ValueError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        except RuntimeError as err:  # the tool's own report, several lines
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     return 0
 
 
 def _data(args) -> int:
     from .datasets import load
 
+    if args.results_dir:
+        checks.output_folder(args.results_dir, "--results-dir")
     scans = load(args.name, results_dir=args.results_dir)
     for name, ds in scans.items():
         print(f"{name}: {ds.sizes['trial']} trials x {ds.sizes['neuron']} neurons")
     return 0
 
 
-def _fit(args) -> int:
+def _fit_inputs(args) -> dict:
+    """Every input of a fit, checked before any training: output folders, device,
+    profile, data, and the run ``--out`` holds (unless ``--restart``)."""
     from . import profiles
     from .datasets import load
-    from .evaluation import evaluate, write_predictions
-    from .model_cache import train_model
+    from .model_cache import check_folder, run_config
     from .studies.static import model_configs
     from .tensors import data_fingerprint
 
-    try:
-        model_cfg, train_cfg = model_configs(args.profile, readout=args.model,
-                                             grid_predictor=not args.no_grid,
-                                             shifter="mlp" if args.shifter else None,
-                                             modulator="mlp" if args.modulator else None)
-        scans = load(args.data, results_dir=args.results_dir)
-        tier = args.tier
-        withheld = [s for s, ds in scans.items()
-                    if tier in str(ds.attrs.get("withheld_tiers", "")).split(",")]
-        if withheld:
-            raise ValueError(f"the '{tier}' responses of {withheld} are withheld (all zero); "
-                             "score another tier with --tier validation")
-        device = profiles.device(args.device)
-        out = Path(args.out)
-        for stale in ("metrics.json", "predictions.nc"):  # never leave a previous run's scores
-            (out / stale).unlink(missing_ok=True)
-        res = train_model(scans, model_cfg, train_cfg, args.seed, out, device,
-                          show_progress=not args.quiet,
-                          provenance_extra={"data": Path(str(args.data)).name,
-                                            "data_fingerprint": data_fingerprint(scans),
-                                            "profile": profiles.resolve(args.profile)})
-        scores, summary, preds = evaluate(res.model, res.tensors, scans, tier)
-    except (ValueError, KeyError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    out = checks.output_folder(args.out)
+    if args.results_dir:
+        checks.output_folder(args.results_dir, "--results-dir")
+    device = profiles.device(args.device, source="--device")
+    model_cfg, train_cfg = model_configs(args.profile, readout=args.model,
+                                         grid_predictor=not args.no_grid,
+                                         shifter="mlp" if args.shifter else None,
+                                         modulator="mlp" if args.modulator else None)
+    scans = load(args.data, results_dir=args.results_dir)
+    checks.fit_data(scans, args.tier, source=f"--data {args.data}")
+    extra = {"data": Path(str(args.data)).name, "data_fingerprint": data_fingerprint(scans),
+             "profile": profiles.resolve(args.profile)}
+    if not args.restart:
+        check_folder(out, run_config(scans, model_cfg, train_cfg, args.seed, extra=extra))
+    return {"scans": scans, "model_config": model_cfg, "train_config": train_cfg,
+            "out_dir": out, "device": device, "provenance_extra": extra}
+
+
+def _remove(files) -> None:
+    for f in files:
+        f.unlink(missing_ok=True)
+
+
+def _fit(args) -> int:
     import numpy as np
 
     from .cache import write_json_atomic
+    from .evaluation import evaluate, write_predictions
+    from .model_cache import discard_run, train_model
 
+    inputs = _fit_inputs(args)
+    out, scans = inputs["out_dir"], inputs["scans"]
+    results = (out / "metrics.json", out / "predictions.nc")
+    if args.restart:
+        discard_run(out)
+        _remove(results)
+    res = train_model(seed=args.seed, show_progress=not args.quiet, **inputs)
+    _remove(results)  # the folder holds this run: never leave a previous run's scores
+    scores, summary, preds = evaluate(res.model, res.tensors, scans, args.tier)
     summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)  # JSON null
                for k, v in summary.items()}
     h = res.history.attrs
-    write_json_atomic(out / "metrics.json", {"tier": tier, **summary,
+    write_json_atomic(out / "metrics.json", {"tier": args.tier, **summary,
                                              "best_val_score": h["best_val_score"],
                                              "val_score_metric": h["score"],
                                              "epochs": int(h["epochs"])})
@@ -118,14 +144,21 @@ def _fit(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m v1lib", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m v1lib", description=__doc__,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate a dataset of the in-silico V1")
     sim.add_argument("kind", choices=["static"])
-    sim.add_argument("--seed", type=int, required=True)
+    sim.add_argument("--seed", type=checks.seed, required=True, help=SEED_HELP)
     sim.add_argument("--config", help="YAML file of simulator options (defaults otherwise)")
     sim.add_argument("--out", required=True, help="output NetCDF file")
     sim.add_argument("--quiet", action="store_true")
@@ -154,14 +187,34 @@ def main(argv=None) -> int:
     ft.add_argument("--no-grid", action="store_true",
                     help="Gaussian readout: learn positions freely, without the grid predictor")
     ft.add_argument("--profile", default="auto", help="model and training settings (smoke, cpu, gpu)")
-    ft.add_argument("--seed", type=int, required=True)
-    ft.add_argument("--device", default="auto")
+    ft.add_argument("--seed", type=checks.seed, required=True, help=SEED_HELP)
+    ft.add_argument("--device", default="auto", type=checks.device,
+                    help="auto (CUDA where there is one, else CPU), cpu, cuda, cuda:N or mps")
     ft.add_argument("--tier", default="test", choices=["test", "validation"],
                     help="tier to score (default: test)")
     ft.add_argument("--out", required=True, help="output folder (resumes if interrupted)")
+    ft.add_argument("--restart", action="store_true",
+                    help="discard the run in --out (model, checkpoint, scores) and train from "
+                    "scratch")
     ft.add_argument("--results-dir")
     ft.add_argument("--quiet", action="store_true")
     ft.set_defaults(func=_fit)
+    return ap
 
-    args = ap.parse_args(argv)
-    return args.func(args)
+
+def main(argv=None) -> int:
+    """Run a command; expected errors (bad input: ``ValueError`` and its kin such
+    as :class:`~v1lib.data.SchemaError`, ``OSError``, a failed chapter) print one
+    line ``error: ...`` and return 1, Ctrl-C returns 130; anything else is a bug
+    and keeps its traceback."""
+    from .book import ChapterError
+
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, ChapterError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1

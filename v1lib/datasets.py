@@ -33,6 +33,12 @@ class ManifestError(ValueError):
     """The manifest is malformed or does not list a dataset."""
 
 
+class UnknownDatasetError(ManifestError, KeyError):
+    """A name that is neither a file nor a dataset of the manifest."""
+
+    __str__ = ValueError.__str__
+
+
 def _generators():
     """Each generator: (config dict, seed) -> (typed config, scan names, simulate
     one scan, simulator version)."""
@@ -103,6 +109,10 @@ def read_manifest(path=None) -> dict:
         missing = need - set(e)
         if missing:
             raise ManifestError(f"{where}: missing key(s) {sorted(missing)}")
+        seed = e.get("seed")
+        if e["kind"] == "simulated" and (type(seed) is not int or not 0 <= seed < 2**32):
+            raise ManifestError(f"{where}: 'seed' must be an integer from 0 to 2**32 - 1, "
+                                f"got {seed!r}")
         if e["kind"] == "simulated" and e["generator"] not in _generators():
             raise ManifestError(f"{where}: unknown generator '{e['generator']}'; "
                                 f"known: {sorted(_generators())}")
@@ -172,7 +182,7 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
             return read(p)
     entries = read_manifest(manifest)
     if str(name_or_path) not in entries:
-        raise KeyError(f"unknown dataset '{name_or_path}': not a file and not in "
+        raise UnknownDatasetError(f"unknown dataset '{name_or_path}': not a file and not in "
                        f"data_manifest.yaml (known: {sorted(entries)})")
     name = str(name_or_path)
     entry = entries[name]

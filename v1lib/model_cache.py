@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import xarray as xr
 
-from . import paths
+from . import paths, torchfile
 from .cache import (
     atomic_path,
     canonical_json,
@@ -27,6 +27,7 @@ from .cache import (
 )
 from .objectives import Poisson
 from .tensors import ScanTensors, data_fingerprint, prepare, stimulus_shape
+from .torchfile import UnreadableFileError
 from .train import TrainConfig, fit
 
 # Bump when a change of the model or training code changes the trained weights
@@ -58,39 +59,86 @@ def run_config(scans, model_config, train_config: TrainConfig, seed: int, object
     return json.loads(canonical_json(config))
 
 
+RUN_FILES = ("config.json", "checkpoint.pt", "model.pt", "history.nc", "provenance.json")
+RESTART = "delete it to train from scratch (python -m v1lib fit --restart does)"
+
+
+def check_folder(out, config: dict) -> None:
+    """Refuse ``out`` when it holds a run of another configuration (its
+    ``config.json`` differs from ``config``, or cannot be read)."""
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        return
+    try:
+        held = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not readable JSON ({err}); {RESTART}") from None
+    if held != config:
+        raise ValueError(f"{out}: holds a run of another configuration (see its config.json); "
+                         "choose another output folder or delete it (python -m v1lib fit "
+                         "--restart replaces it)")
+
+
+def discard_run(out) -> None:
+    """Remove a run's files (:data:`RUN_FILES`) from ``out``: the next
+    :func:`train_model` there trains from scratch."""
+    for name in RUN_FILES:
+        (Path(out) / name).unlink(missing_ok=True)
+
+
 def train_model(scans: dict[str, xr.Dataset], model_config, train_config: TrainConfig,
                 seed: int, out_dir, device="cpu", core_from=None, show_progress: bool = True,
                 provenance_extra: dict | None = None, objective=Poisson()) -> FitResult:
     """Train (or resume, or reload) a model into ``out_dir``. ``core_from`` copies
     a trained core (for transfer)."""
     out = Path(out_dir)
+    config = run_config(scans, model_config, train_config, seed, objective, provenance_extra)
+    check_folder(out, config)
     tensors = prepare(scans, device, train_config.train_fraction, train_config.subset_seed)
     model = build_model(tensors, model_config, seed).to(device)
     if core_from is not None:
         model.core.load_state_dict(core_from.core.state_dict())
-    config = run_config(scans, model_config, train_config, seed, objective, provenance_extra)
-    if (out / "config.json").is_file() and json.loads((out / "config.json").read_text()) != config:
-        raise ValueError(f"{out}: holds a run of another configuration (see its config.json); "
-                         "choose another output folder or delete it")
     final = out / "model.pt"
     if final.is_file():
-        model.load_state_dict(torch.load(final, map_location=device, weights_only=True))
-        model.eval()
-        with xr.open_dataset(out / "history.nc", engine="h5netcdf") as h:
-            return FitResult(model, h.load(), out, tensors)
+        return FitResult(_reload(model, out, device), _history(out), out, tensors)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "config.json", config)
-    history = fit(model, tensors, train_config, seed, out / "checkpoint.pt", show_progress,
-                  objective)
+    try:
+        history = fit(model, tensors, train_config, seed, out / "checkpoint.pt", show_progress,
+                      objective)
+    except UnreadableFileError as err:
+        raise UnreadableFileError(f"{err}; {RESTART}") from None
     prov = provenance(config=config, seed=seed, device=str(device))
     history.attrs.update(netcdf_attrs(prov))
     write_json_atomic(out / "provenance.json", prov)
     with atomic_path(out / "history.nc") as tmp:
         history.to_netcdf(tmp, engine="h5netcdf")
-    with atomic_path(final) as tmp:
-        torch.save(model.state_dict(), tmp)
+    torchfile.save(model.state_dict(), final)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return FitResult(model, history, out, tensors)
+
+
+def _reload(model: torch.nn.Module, out: Path, device) -> torch.nn.Module:
+    """``model`` with the weights of ``out/model.pt``."""
+    path = out / "model.pt"
+    try:
+        model.load_state_dict(torchfile.load(path, "model", map_location=device))
+    except UnreadableFileError as err:
+        raise UnreadableFileError(f"{err}; {RESTART}") from None
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise UnreadableFileError(f"{path}: does not hold this run's model "
+                                  f"({str(err).splitlines()[0]}); {RESTART}") from None
+    return model.eval()
+
+
+def _history(out: Path) -> xr.Dataset:
+    path = out / "history.nc"
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as h:
+            return h.load()
+    except (OSError, ValueError) as err:
+        raise UnreadableFileError(f"{path}: unreadable training history ({err}); "
+                                  f"{RESTART}") from None
 
 
 def fit_cached(scans: dict[str, xr.Dataset], model_config, train_config: TrainConfig,

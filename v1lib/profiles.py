@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -36,9 +37,10 @@ def load(name: str, root: Path | None = None) -> dict:
     resolved = resolve(name)
     path = root / "profiles" / f"{resolved}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown profile '{name}': choose from "
+        via = f" (${ENV}={resolved})" if resolved != name else ""
+        raise ValueError(f"unknown profile '{name}'{via}: choose from "
                          f"{[AUTO] + available(root)} (files in {root.name}/profiles/)")
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = _read(path)
     params = doc.get("parameters") or {}
     bad = {k: v for k, v in params.items() if isinstance(v, (dict, list))}
     if bad:
@@ -46,6 +48,16 @@ def load(name: str, root: Path | None = None) -> dict:
                          f"{sorted(bad)} are not")
     return {"name": resolved, "description": doc.get("description", ""), "parameters": params,
             "path": path, "budgets": _budgets(doc.get("budgets"), path.name)}
+
+
+def _read(path: Path) -> dict:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path.name}: not valid YAML ({err})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path.name}: expected a mapping (description, parameters, ...)")
+    return doc
 
 
 def _budgets(doc, source: str) -> dict:
@@ -69,14 +81,28 @@ def _budgets(doc, source: str) -> dict:
     return out
 
 
-def device(requested: str = "auto") -> str:
-    """The torch device to use: ``auto`` picks CUDA when present, else CPU."""
+DEVICES = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def device(requested: str = "auto", source: str = "device") -> str:
+    """The torch device to use: ``auto`` picks CUDA when present, else CPU; a
+    device asked for by name must exist (errors name ``source``)."""
     import torch
 
     if requested in (None, "", AUTO):
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        return "cpu"
+    if not DEVICES.fullmatch(str(requested)):
+        raise ValueError(f"{source} '{requested}': unknown device; use auto, cpu, cuda, cuda:N "
+                         "or mps")
+    if requested.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(requested.partition(":")[2] or 0)
+        if index >= n:
+            have = f"only {n} CUDA device(s)" if n else "no CUDA device (torch sees none)"
+            raise ValueError(f"{source} '{requested}': this machine has {have}; use cpu, or "
+                             "auto to use CUDA where there is one")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{source} 'mps': not available on this machine; use cpu or auto")
     return requested
 
 
@@ -84,7 +110,7 @@ def settings(name: str, section: str, root: Path | None = None) -> dict:
     """A nested section of a profile file (e.g. ``static_models``: the model
     and training settings the static chapters use under that profile)."""
     prof = load(name, root)
-    doc = yaml.safe_load(prof["path"].read_text()) or {}
+    doc = _read(prof["path"])
     if section not in doc:
         raise ValueError(f"profile '{prof['name']}' ({prof['path'].name}) has no section "
                          f"'{section}'; sections: {sorted(k for k in doc if k != 'parameters')}")

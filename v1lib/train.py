@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .cache import atomic_path
-from .config import check_options
+from . import torchfile
+from .config import check_options, check_types
 from .objectives import Poisson
 from .predict import autocast, core_features, predict_tier
 from .progress import progress
@@ -58,6 +58,7 @@ class TrainConfig:
     def from_dict(cls, d: dict | None, source: str = "train config") -> TrainConfig:
         d = dict(d or {})
         check_options(cls, d, source)
+        check_types(cls, d, source)
         cfg = cls(**d)
         if not 0 < cfg.train_fraction <= 1:
             raise ValueError(f"{source}: 'train_fraction' must be in (0, 1], got {cfg.train_fraction}")
@@ -86,7 +87,9 @@ def _start(model, opt, gen, checkpoint: Path | None) -> dict:
     if checkpoint is None or not Path(checkpoint).is_file():
         return {"epoch": 0, "best": -math.inf, "best_state": None, "bad": 0, "decays": 0,
                 "history": [], "done": False, "seconds": 0.0}
-    ck = torch.load(checkpoint, map_location=next(model.parameters()).device, weights_only=False)
+    ck = torchfile.load(checkpoint, "training checkpoint",
+                        map_location=next(model.parameters()).device, weights_only=False,
+                        keys=("model", "optimizer", "torch_rng", "batch_rng", "state"))
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     torch.set_rng_state(ck["torch_rng"])
@@ -97,11 +100,10 @@ def _start(model, opt, gen, checkpoint: Path | None) -> dict:
 
 
 def _save(checkpoint: Path, model, opt, gen, state: dict) -> None:
-    with atomic_path(checkpoint) as tmp:
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+    torchfile.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                     "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    "state": state}, tmp)
+                    "state": state}, checkpoint)
 
 
 def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> float:

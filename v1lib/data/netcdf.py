@@ -65,9 +65,13 @@ def load_scans(path, validate: bool = True) -> dict[str, xr.Dataset]:
             raise ValueError(f"{path}: neither a scan (no 'responses') nor a file of scans "
                              "(no 'scans' attribute)")
         scans = {}
-        for name in json.loads(root_attrs["scans"]):
-            with xr.open_dataset(path, group=f"scans/{name}", engine=ENGINE) as g:
-                ds = g.load()
+        for name in _scan_names(path, root_attrs["scans"]):
+            try:
+                with xr.open_dataset(path, group=f"scans/{name}", engine=ENGINE) as g:
+                    ds = g.load()
+            except (OSError, ValueError, KeyError) as err:
+                raise ValueError(f"{path}: cannot read group 'scans/{name}', which its 'scans' "
+                                 f"attribute lists ({type(err).__name__}: {err})") from None
             for k, v in list(ds.variables.items()):
                 if v.attrs.get("dtype") == "bool":
                     ds[k] = v.astype(bool)
@@ -77,5 +81,18 @@ def load_scans(path, validate: bool = True) -> dict[str, xr.Dataset]:
             scans[name] = ds
     if validate:
         for name, ds in scans.items():
-            schemas.validate(ds, source=f"{path.name} (scan '{name}')")
+            schemas.validate(ds, source=f"{path.name} (scan '{name}')",
+                             schema=None if single else root_attrs.get("schema"))
     return scans
+
+
+def _scan_names(path: Path, attr) -> list[str]:
+    """The scan names of a file's ``scans`` attribute (a JSON list of names)."""
+    try:
+        names = json.loads(attr)
+    except (TypeError, ValueError):
+        names = None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise ValueError(f"{path}: attribute 'scans' must be a JSON list of scan names, "
+                         f"got {str(attr)[:80]!r}")
+    return names

@@ -41,4 +41,10 @@ def of(ds: xr.Dataset, source: str = "dataset") -> Schema:
 
 def validate(ds: xr.Dataset, source: str = "dataset", schema: str | None = None) -> xr.Dataset:
     """Validate ``ds`` against ``schema`` (by name), or the one it follows."""
-    return (get(schema) if schema else of(ds, source)).validate(ds, source)
+    if schema is None:
+        return of(ds, source).validate(ds, source)
+    try:
+        declared = get(str(schema))
+    except SchemaError as err:
+        raise SchemaError(f"{source}: {err}") from None
+    return declared.validate(ds, source)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import check_options
+from ..config import check_options, check_types
 from .core import CORES, CoreConfig, stack_error
 from .modulator import MODULATORS
 from .normalizer import Normalizer, ScanInfo
@@ -50,6 +50,7 @@ class ModelConfig:
     def from_dict(cls, d: dict | None, source: str = "model config") -> ModelConfig:
         d = dict(d or {})
         check_options(cls, d, source)
+        check_types(cls, d, source)
         for part, registry in (("core_type", CORES), ("readout", READOUTS),
                                ("shifter", SHIFTERS), ("modulator", MODULATORS)):
             name = d.get(part)
@@ -59,6 +60,7 @@ class ModelConfig:
         core_cls = CORES[d.get("core_type", "stacked2d")][0]
         if "core" in d and not isinstance(d["core"], core_cls):
             check_options(core_cls, d["core"], source, "core option")
+            check_types(core_cls, d["core"], source, prefix="core.")
             d["core"] = core_cls(**d["core"])
         cfg = cls(**d)
         for k in ("input_kernel", "hidden_kernel"):

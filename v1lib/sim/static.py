@@ -21,13 +21,14 @@ import torch
 import xarray as xr
 
 from ..cache import canonical_json
+from ..config import check_types
 from ..data.static import BEHAVIOR_VARS, EYE_AXES
 from ..probes import Responder
 from . import rates
 from .behavior import simulate_behavior
 from .features import FeatureBank, FeatureBankConfig
 from .population import Population, PopulationConfig
-from .stimuli import mixed_images
+from .stimuli import mix_error, mixed_images
 
 # Bump when a change of the simulator's code changes its output for a given
 # config and seed: cached datasets are keyed by it.
@@ -52,25 +53,32 @@ class StaticConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "config") -> StaticConfig:
-        """Build from nested plain values; unknown keys raise a clear error."""
+        """Build from nested plain values; unknown keys and values of the wrong
+        type raise a clear error naming the option."""
         d = dict(d or {})
         sub = {"population": PopulationConfig, "features": FeatureBankConfig}
-        kwargs = {}
         names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown option '{unknown[0]}' for the static simulator; "
+                             f"known options: {sorted(names)}")
+        check_types(cls, {k: v for k, v in d.items() if k not in sub}, source)
+        kwargs = {}
         for key, value in d.items():
-            if key not in names:
-                raise ValueError(f"{source}: unknown option '{key}' for the static simulator; "
-                                 f"known options: {sorted(names)}")
             if key in sub:
-                known = {f.name for f in dataclasses.fields(sub[key])}
-                bad = set(value or {}) - known
-                if bad:
-                    raise ValueError(f"{source}: unknown option(s) {sorted(bad)} in '{key}'; "
-                                     f"known options: {sorted(known)}")
-                kwargs[key] = sub[key](**{k: tuple(v) if isinstance(v, list) else v
-                                          for k, v in (value or {}).items()})
-            else:
-                kwargs[key] = value
+                value = {} if value is None else value
+                if not isinstance(value, (dict, sub[key])):
+                    raise ValueError(f"{source}: {key}: expected a mapping of options, got {value!r}")
+                if isinstance(value, dict):
+                    known = {f.name for f in dataclasses.fields(sub[key])}
+                    bad = set(value) - known
+                    if bad:
+                        raise ValueError(f"{source}: unknown option(s) {sorted(bad)} in '{key}'; "
+                                         f"known options: {sorted(known)}")
+                    check_types(sub[key], value, source, prefix=f"{key}.")
+                    value = sub[key](**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in value.items()})
+            kwargs[key] = value
         cfg = cls(**kwargs)
         cfg.check(source)
         return cfg
@@ -86,6 +94,8 @@ class StaticConfig:
             raise ValueError(f"{source}: 'test_repeats' must be at least 2 (oracle needs repeats)")
         if self.population.n_neurons < 1:
             raise ValueError(f"{source}: 'population.n_neurons' must be a positive integer")
+        if error := mix_error(self.image_mix):
+            raise ValueError(f"{source}: {error}")
 
 
 def feature_bank(config: StaticConfig) -> FeatureBank:

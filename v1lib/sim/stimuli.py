@@ -145,6 +145,21 @@ def pink_noise(n: int, shape: tuple[int, int], rng: np.random.Generator,
 GENERATORS = {"natural": natural_crops, "dead_leaves": dead_leaves, "pink_noise": pink_noise}
 
 
+def mix_error(mix: dict) -> str | None:
+    """Why ``mix`` (stimulus kind -> fraction) is not a valid ``image_mix``, or None."""
+    unknown = set(mix) - set(GENERATORS)
+    if unknown:
+        return (f"unknown stimulus kind(s) {sorted(unknown)} in 'image_mix'; "
+                f"choose from {list(GENERATORS)}")
+    bad = {k: v for k, v in mix.items()
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0}
+    if bad:
+        return f"'image_mix' fractions must be non-negative numbers, got {bad}"
+    if sum(mix.values()) <= 0:
+        return "'image_mix' fractions must sum to a positive number"
+    return None
+
+
 def mixed_images(n: int, shape: tuple[int, int], mix: dict[str, float],
                  rng: np.random.Generator, pool: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images drawn from the kinds in ``mix`` (fractions), shuffled;
@@ -152,13 +167,9 @@ def mixed_images(n: int, shape: tuple[int, int], mix: dict[str, float],
 
     Returns ``(images, kind)`` with ``kind`` the stimulus class of each image.
     """
-    unknown = set(mix) - set(GENERATORS)
-    if unknown:
-        raise ValueError(f"unknown stimulus kind(s) {sorted(unknown)} in 'image_mix'; "
-                         f"choose from {list(GENERATORS)}")
+    if error := mix_error(mix):
+        raise ValueError(error)
     total = sum(mix.values())
-    if total <= 0:
-        raise ValueError("'image_mix' fractions must sum to a positive number")
     kinds = list(mix)
     counts = np.floor(np.array([mix[k] / total for k in kinds]) * n).astype(int)
     counts[0] += n - counts.sum()
