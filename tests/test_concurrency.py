@@ -215,15 +215,17 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
         pass
 
 
-def test_no_two_holders_at_once(tmp_path):
-    """Many threads add one to a counter under the lock: none is lost, though
-    every holder removes the lock file as it lets go."""
-    counter = tmp_path / "counter"
+@pytest.mark.parametrize("folder", [False, True])
+def test_no_two_holders_at_once(tmp_path, folder):
+    """Many threads add one to a counter under the lock of a file or folder
+    entry: none is lost, though every holder removes the lock file (and a folder
+    it made) as it lets go."""
+    counter, entry = tmp_path / "counter", tmp_path / "entry"
     counter.write_text("0")
 
     def add():
         for _ in range(20):
-            with locked(counter, log=lambda m: None):
+            with locked(entry, folder=folder, log=lambda m: None):
                 n = int(counter.read_text())
                 time.sleep(0.0005)
                 counter.write_text(str(n + 1))
@@ -233,4 +235,18 @@ def test_no_two_holders_at_once(tmp_path):
         t.start()
     for t in threads:
         t.join(60)
-    assert counter.read_text() == "120" and not lock_file(counter).exists()
+    assert counter.read_text() == "120" and not lock_file(entry, folder).exists()
+
+
+def test_a_folder_made_for_its_lock_goes_when_nothing_was_made_in_it(tmp_path):
+    with pytest.raises(RuntimeError):
+        with locked(tmp_path / "failed", folder=True):
+            raise RuntimeError("the entry could not be made")
+    assert not (tmp_path / "failed").exists()
+    with locked(tmp_path / "made", folder=True):
+        (tmp_path / "made" / "result.nc").write_text("whole")
+    assert [p.name for p in (tmp_path / "made").iterdir()] == ["result.nc"]
+    (tmp_path / "empty").mkdir()  # a folder that was there stays
+    with locked(tmp_path / "empty", folder=True):
+        pass
+    assert (tmp_path / "empty").is_dir()

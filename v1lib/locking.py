@@ -44,15 +44,20 @@ def lock_file(path: str | os.PathLike, folder: bool = False) -> Path:
 def locked(path: str | os.PathLike, folder: bool = False, timeout: float | None = None,
            log=None):
     """Hold the inter-process lock of the cache entry ``path`` (a file, or with
-    ``folder`` a folder, created if missing). Waits while another process holds
-    it, saying so once through ``log`` (default: a line on stderr); after
-    ``timeout`` seconds (``None``: no limit) raises :class:`TimeoutError`."""
+    ``folder`` a folder, created if missing and removed again if left empty).
+    Waits while another process holds it, saying so once through ``log``
+    (default: a line on stderr); after ``timeout`` seconds (``None``: no limit)
+    raises :class:`TimeoutError`."""
     lock = lock_file(path, folder)
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    created = folder and not lock.parent.is_dir()
     deadline = None if timeout is None else time.monotonic() + timeout
     waited = False
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # the folder was removed meanwhile: make it again
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,6 +76,9 @@ def locked(path: str | os.PathLike, folder: bool = False, timeout: float | None 
         yield lock
     finally:
         lock.unlink(missing_ok=True)  # while still holding it
+        if created:  # nothing was made in it: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                lock.parent.rmdir()
         os.close(fd)  # closing the file releases the lock
 
 
