@@ -252,6 +252,7 @@ def test_missing_remote_file(tmp_path, server):
         load("remote", manifest=path, results_dir=tmp_path / "res")
 
 
+@pytest.mark.slow
 def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
     import v1lib.datasets as manifest
 

@@ -10,6 +10,7 @@ from v1lib.sim import calibration, stimuli
 from v1lib.sim.static import StaticConfig, populations_of, responder, simulate_static
 
 
+@pytest.mark.slow
 def test_same_seed_same_data(tiny_config, tiny_scans):
     again = simulate_static(tiny_config, seed=3, show_progress=False)
     assert list(again) == list(tiny_scans)
@@ -17,6 +18,7 @@ def test_same_seed_same_data(tiny_config, tiny_scans):
         xr.testing.assert_identical(again[name], tiny_scans[name])
 
 
+@pytest.mark.slow
 def test_other_seed_other_data(tiny_config, tiny_scans):
     other = simulate_static(tiny_config, seed=4, show_progress=False)
     a, b = next(iter(tiny_scans.values())), next(iter(other.values()))
@@ -59,6 +61,7 @@ def test_unknown_config_option_is_named():
         stimuli.mixed_images(4, (8, 8), {"cats": 1.0}, np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_responses_look_like_deconvolved_calcium(stats_scans):
     _, scans = stats_scans
     ds = next(iter(scans.values()))
@@ -71,6 +74,7 @@ def test_responses_look_like_deconvolved_calcium(stats_scans):
     assert abs(r.mean() / ds.gt_rate.values.mean() - 1) < 0.05
 
 
+@pytest.mark.slow
 def test_retinotopy_is_smooth_and_on_screen(stats_scans):
     cfg, scans = stats_scans
     ds = next(iter(scans.values()))
@@ -93,6 +97,7 @@ def test_eye_shift_follows_gaze_map(scan):
     assert scan.gt_eye_shift.std() > 0.2  # the eye moves by a fraction of a pixel or more
 
 
+@pytest.mark.slow
 def test_behaviour_is_plausible(stats_scans):
     _, scans = stats_scans
     ds = next(iter(scans.values()))
@@ -104,6 +109,7 @@ def test_behaviour_is_plausible(stats_scans):
     assert ds.gt_behavior_weights.sel(behavior_var="running").mean() > 0.1
 
 
+@pytest.mark.slow
 def test_reliability_in_sensorium_range(stats_scans):
     _, scans = stats_scans
     ds = next(iter(scans.values()))
@@ -125,6 +131,7 @@ def test_reliability_in_sensorium_range(stats_scans):
                    < rel.ceiling_single_trial_corr.values[good]) > 0.8
 
 
+@pytest.mark.slow
 def test_grating_tuning_recovers_ground_truth(stats_scans):
     _, scans = stats_scans
     pop = next(iter(populations_of(scans).values()))
@@ -139,6 +146,7 @@ def test_grating_tuning_recovers_ground_truth(stats_scans):
     assert np.median(pm[simple]) > 0.6 > 0.3 > np.median(pm[~simple])
 
 
+@pytest.mark.slow
 def test_corner_units_are_and_like(stats_scans):
     _, scans = stats_scans
     pop = next(iter(populations_of(scans).values()))
@@ -151,6 +159,7 @@ def test_corner_units_are_and_like(stats_scans):
     assert np.median(p_complex.plaid / p_complex.preferred) < 1.0
 
 
+@pytest.mark.slow
 def test_populations_rebuild_from_provenance(tmp_path, tiny_config, tiny_scans):
     from v1lib.cache import netcdf_attrs, provenance
     from v1lib.data import load_scans, save_scans

@@ -73,6 +73,7 @@ def _teacher_scans(n_trials=600, n_neurons=12, seed=0):
     return {"t": ds}, rate
 
 
+@pytest.mark.slow
 def test_training_recovers_a_teacher_model():
     scans, rate = _teacher_scans()
     tensors = prepare(scans)
