@@ -62,7 +62,6 @@ def _video(seed=0, samples=120, steps=20, n=6):
     return x, torch.poisson(rate, generator=g), rate
 
 
-@pytest.mark.slow
 def test_a_recurrent_model_on_time_series_trains_through_fit():
     x, y, rate = _video()
     data = {"v": ScanTensors({"stimulus": x}, y, _tiers(80, 20, 20))}
