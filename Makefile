@@ -1,5 +1,6 @@
 # Quick start:  make book   (execute every chapter, build the HTML book)
 #               make test   (the whole test suite, with a smoke build of the book)
+#               make test-fast (the tests not marked slow: under a minute)
 #               make lab    (edit and run the chapters in JupyterLab)
 PYTHON  ?= python3.11
 VENV    ?= .venv
@@ -7,12 +8,13 @@ PROFILE ?= auto
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: book lab test lint sync clean help
+.PHONY: book lab test test-fast lint sync clean help
 
 help:
 	@echo "make book [PROFILE=auto|cpu|gpu|smoke]  execute chapters and build book/_build/html"
 	@echo "make lab [PROFILE=...]                  JupyterLab on the chapters (notebooks/NN_name.py open as notebooks)"
 	@echo "make test                               run the test suite (includes a smoke book build)"
+	@echo "make test-fast                          the tests not marked slow (under a minute)"
 	@echo "make sync                               pair notebooks/*.py with notebooks/ipynb/*.ipynb"
 	@echo "make lint                               ruff"
 
@@ -45,6 +47,9 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check v1lib tests notebooks benchmarks
 	$(BIN)/python -m pytest -q -rs
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check v1lib tests notebooks benchmarks

@@ -18,7 +18,9 @@ TINY = {
 
 @pytest.fixture(autouse=True, scope="session")
 def _threads():
-    torch.set_num_threads(2)
+    # one thread: the tests' tiny models gain nothing from more, and on a busy
+    # machine threads that wait for each other make the fast loop minutes long
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

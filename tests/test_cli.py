@@ -4,11 +4,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 
 from v1lib.data import load_scans
 
 from .conftest import ROOT, TINY
+
+pytestmark = pytest.mark.slow  # each test starts python -m v1lib (seconds)
 
 
 def cli(*args, cwd=ROOT):

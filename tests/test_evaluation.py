@@ -63,3 +63,72 @@ def test_burn_in_steps_are_left_out_of_the_scores():
     np.testing.assert_allclose(s.single_trial_corr, metrics.corr(r, p), rtol=1e-6)
     with pytest.raises(ValueError, match="burn-in of 2 steps needs a time axis"):
         neuron_scores(resp.isel(time=0), pred.isel(time=0), repeat_key="clip_id", burn_in=2)
+
+
+def test_summarize_from_known_scores():
+    """FEVE over the neurons with FEV >= 0.15 (NaN ignored), fraction oracle as
+    the slope through the origin, ceiling fractions as ratios of means."""
+    scores = xr.Dataset({
+        "fev": ("neuron", [0.05, 0.3, 0.5, 0.2, 0.9]),
+        "feve": ("neuron", [0.9, 0.4, 0.6, np.nan, 0.2]),
+        "single_trial_corr": ("neuron", [0.1, 0.2, 0.3, 0.4, 0.5]),
+        "corr_to_avg": ("neuron", [0.2, 0.3, 0.5, 0.6, 0.9]),
+        "oracle_corr": ("neuron", [0.2, 0.4, 0.5, 0.6, 0.7]),
+        "gt_ceiling_corr": ("neuron", [0.5, 0.5, 0.6, 0.7, 0.7])})
+    out = summarize(scores)
+    assert out["n_neurons"] == 5
+    assert out["single_trial_corr"] == pytest.approx(0.3)
+    assert out["corr_to_avg"] == pytest.approx(0.5)
+    assert out["feve"] == pytest.approx((0.4 + 0.6 + 0.2) / 3)
+    slope = (0.02 + 0.08 + 0.15 + 0.24 + 0.35) / (0.04 + 0.16 + 0.25 + 0.36 + 0.49)
+    assert out["fraction_oracle"] == pytest.approx(slope)
+    assert out["gt_ceiling_fraction"] == pytest.approx(0.3 / 0.6)
+    assert "gt_observable_ceiling_fraction" not in out
+
+
+def _model(scans):
+    from v1lib.model_cache import build_model
+    from v1lib.models import CoreConfig, ModelConfig
+    from v1lib.tensors import prepare
+
+    tensors = prepare(scans)
+    core = CoreConfig(layers=1, channels=4, input_kernel=5, hidden_kernel=3)
+    return build_model(tensors, ModelConfig(core=core, shifter="mlp", modulator="mlp"), 0), tensors
+
+
+def test_predictions_are_the_models_own_output_in_raw_units(tiny_scans):
+    from v1lib.evaluation import evaluate
+
+    model, tensors = _model(tiny_scans)
+    scores, summary, preds = evaluate(model, tensors, tiny_scans, "test")
+    for s, ds in tiny_scans.items():
+        test = np.flatnonzero(ds.tier.values == "test")
+        own = model.predict(s, ds.images.values[test], eye=ds.pupil_center.values[test],
+                            behavior=ds.behavior.values[test])
+        np.testing.assert_allclose(preds[s].values, own, rtol=1e-5)
+        np.testing.assert_array_equal(preds[s].trial, ds.trial[test])
+        # the scale: each neuron's SD over the training trials
+        train = ds.responses.values[ds.tier.values == "train"]
+        np.testing.assert_allclose(tensors[s].info.response_std, train.std(0), rtol=1e-5)
+        # and the scores are those of these predictions against the raw responses
+        r, ids = ds.responses.values[test], ds.image_id.values[test]
+        sc = scores.isel(neuron=scores.scan.values == s)
+        np.testing.assert_allclose(sc.feve, metrics.feve(r, own, ids), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(sc.single_trial_corr, metrics.corr(r, own), atol=1e-5)
+
+
+def test_scores_follow_the_responses_scale(tiny_scans):
+    """Responses in other units (x 10) give predictions in those units and the
+    same scores: a missing or doubled response scale would change FEVE."""
+    from v1lib.evaluation import evaluate
+
+    scaled = {s: ds.assign(responses=ds.responses * np.float32(10)) for s, ds in tiny_scans.items()}
+    a_scores, a, a_preds = evaluate(*_model(tiny_scans), tiny_scans)
+    b_scores, b, b_preds = evaluate(*_model(scaled), scaled)
+    for s in tiny_scans:
+        np.testing.assert_allclose(b_preds[s].values, 10 * a_preds[s].values, rtol=1e-4)
+    for k in ("feve", "single_trial_corr", "corr_to_avg", "fraction_oracle"):
+        assert b[k] == pytest.approx(a[k], rel=1e-4), k
+    keep = a_scores.fev.values >= metrics.FEV_THRESHOLD
+    assert keep.sum() > 20
+    np.testing.assert_allclose(b_scores.feve[keep], a_scores.feve[keep], rtol=1e-3)

@@ -32,6 +32,7 @@ def test_rf_maps_follow_the_readout_position():
     assert np.isclose(c.rf_y[1] - c.rf_y[0], 5, atol=0.3)
 
 
+@pytest.mark.slow
 def test_the_same_rf_probe_maps_the_true_neurons(stats_scans):
     """Sensitivity maps of the ground-truth neurons (through the same probe a
     model gets) are centred on their true RF centres."""

@@ -23,10 +23,12 @@ def test_corr_matches_numpy():
 
 
 @settings(max_examples=40, deadline=None)
-@given(scale=st.floats(0.01, 100), shift=st.floats(-50, 50), seed=st.integers(0, 1000))
-def test_corr_invariant_to_affine_rescaling(scale, shift, seed):
+@given(scale=st.floats(0.01, 100) | st.floats(-100, -0.01), shift=st.floats(-50, 50),
+       seed=st.integers(0, 1000))
+def test_corr_under_affine_rescaling_keeps_its_size_and_follows_the_sign(scale, shift, seed):
     x, y, _ = repeated(seed=seed)
-    np.testing.assert_allclose(metrics.corr(x, scale * y + shift), metrics.corr(x, y), atol=1e-6)
+    np.testing.assert_allclose(metrics.corr(x, scale * y + shift),
+                               np.sign(scale) * metrics.corr(x, y), atol=1e-6)
 
 
 def test_constant_prediction_gives_zero_not_nan():
@@ -71,9 +73,62 @@ def test_oracle_leave_one_out():
     np.testing.assert_allclose(metrics.oracle_corr(r, ids), np.corrcoef(r[:, 0], loo)[0, 1])
 
 
-def test_oracle_needs_repeats():
-    with pytest.raises(ValueError, match="at least two repeats"):
-        metrics.oracle_corr(np.ones((3, 2)), np.arange(3))
+def test_oracle_fev_and_feve_need_repeats():
+    r, ids = np.ones((3, 2)), np.arange(3)
+    with pytest.raises(ValueError, match="oracle correlation needs images with at least two"):
+        metrics.oracle_corr(r, ids)
+    with pytest.raises(ValueError, match="FEV needs images with at least two repeats"):
+        metrics.fev(r, ids)
+    with pytest.raises(ValueError, match="FEVE needs images with at least two repeats"):
+        metrics.feve(r, r, ids)
+
+
+def _repeat_metrics(r, p, ids):
+    return {"oracle": metrics.oracle_corr(r, ids), "fev": metrics.fev(r, ids),
+            "feve": metrics.feve(r, p, ids), "corr_to_avg": metrics.corr_to_average(r, p, ids)}
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_repeat_metrics_ignore_trial_order_and_id_labels(seed):
+    """Shuffling trials together with their image ids, and renaming the ids,
+    changes no metric."""
+    rng = np.random.default_rng(seed)
+    r, signal, ids = repeated(n_images=8, n_repeats=4, seed=seed)
+    p = signal + rng.normal(0, 0.5, signal.shape)
+    before = _repeat_metrics(r, p, ids)
+    order = rng.permutation(len(ids))
+    names = rng.permutation(1000)[:8] * 3 - 500  # another label for each image
+    after = _repeat_metrics(r[order], p[order], names[ids[order]])
+    for k in before:
+        np.testing.assert_allclose(after[k], before[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_images_shown_once_do_not_count_towards_repeat_metrics():
+    r, signal, ids = repeated(n_images=10, n_repeats=3)
+    rng = np.random.default_rng(5)
+    p = signal + rng.normal(0, 0.5, signal.shape)
+    once = rng.gamma(2.0, 1.0, (6, r.shape[1]))  # six images, each shown once
+    r2, p2 = np.concatenate([r, once]), np.concatenate([p, once[::-1]])
+    ids2 = np.concatenate([ids, 100 + np.arange(6)])
+    np.testing.assert_allclose(metrics.oracle_corr(r2, ids2), metrics.oracle_corr(r, ids))
+    np.testing.assert_allclose(metrics.fev(r2, ids2), metrics.fev(r, ids))
+    np.testing.assert_allclose(metrics.feve(r2, p2, ids2), metrics.feve(r, p, ids))
+
+
+def test_corr_to_average_with_unequal_repeats_by_hand():
+    """Image a shown three times, b twice, c four times: the averages of each
+    image's trials, then one correlation over the three images."""
+    r = np.array([1.0, 2.0, 6.0, 4.0, 8.0, 0.0, 1.0, 1.0, 2.0])[:, None]
+    p = np.array([2.0, 2.0, 2.0, 5.0, 3.0, 1.0, 0.0, 0.0, 3.0])[:, None]
+    ids = np.array([7, 7, 7, 3, 3, 9, 9, 9, 9])
+    # images in id order: 3 (b), 7 (a), 9 (c)
+    r_avg = np.array([6.0, 3.0, 1.0])
+    p_avg = np.array([4.0, 2.0, 1.0])
+    expected = np.corrcoef(r_avg, p_avg)[0, 1]
+    assert metrics.corr_to_average(r, p, ids)[0] == pytest.approx(expected, abs=1e-7)
+    # which differs from the single trials' correlation
+    assert abs(expected - np.corrcoef(r[:, 0], p[:, 0])[0, 1]) > 0.1
 
 
 def test_fraction_oracle_is_slope_through_origin():

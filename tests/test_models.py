@@ -111,6 +111,52 @@ def test_factorized_and_point_readouts():
     assert fac.regularizer() > 0 and pt.regularizer() > 0
 
 
+def test_point_pooled_readout_reads_its_point_on_every_pooling_level():
+    """Output: w . [x(p), pool(x)(p), pool(pool(x))(p)] + b, the channels of a
+    level together, levels in order; pooling with kernel = stride, the last
+    window cut short (ceil mode)."""
+    x = torch.arange(2 * 5 * 5, dtype=torch.float32).reshape(1, 2, 5, 5) ** 1.5
+    ro = PointPooledReadout(2, 2, pool_steps=2, pool_kernel=2)
+    w = torch.tensor([[1.0, -2.0, 0.5, 3.0, -1.0, 0.25], [0.0, 1.0, 0.0, 0.0, 2.0, 0.0]])
+    with torch.no_grad():
+        ro.grid[:] = torch.tensor([[-1.0, -1.0], [1.0, 1.0]])  # top left, bottom right
+        ro.features[:] = w
+        ro.bias[:] = torch.tensor([0.5, -0.5])
+    v = x[0].numpy()
+    level1 = v.reshape(2, 25)  # by hand: 2 x 2 windows, the last row and column alone
+    pool1 = np.array([[[v[c, i:i + 2, j:j + 2].mean() for j in (0, 2, 4)] for i in (0, 2, 4)]
+                      for c in range(2)])
+    pool2 = np.array([[[pool1[c, i:i + 2, j:j + 2].mean() for j in (0, 2)] for i in (0, 2)]
+                      for c in range(2)])
+    top_left = np.concatenate([level1[:, 0], pool1[:, 0, 0], pool2[:, 0, 0]])
+    bottom_right = np.concatenate([level1[:, -1], pool1[:, -1, -1], pool2[:, -1, -1]])
+    expected = [w[0].numpy() @ top_left + 0.5, w[1].numpy() @ bottom_right - 0.5]
+    np.testing.assert_allclose(ro(x)[0].detach().numpy(), expected, rtol=1e-5)
+    assert ro.regularizer().item() == pytest.approx(ro.gamma * w.abs().sum().item())
+
+
+def test_factorized_readout_pools_its_unit_norm_mask_and_weighs_the_channels():
+    r = np.random.default_rng(0)
+    x = r.normal(size=(3, 2, 4, 5)).astype(np.float32)
+    mask = r.normal(size=(2, 4, 5)).astype(np.float32)
+    w = r.normal(size=(2, 2)).astype(np.float32)
+    ro = FactorizedReadout(2, 2, 4, 5, gamma=0.1)
+    with torch.no_grad():
+        ro.spatial[:] = torch.from_numpy(3 * mask)  # the mask's scale does not matter
+        ro.features[:] = torch.from_numpy(w)
+        ro.bias[:] = torch.tensor([1.0, -1.0])
+    unit = mask / np.sqrt((mask**2).sum((1, 2), keepdims=True))
+    expected = np.zeros((3, 2))
+    for b in range(3):
+        for n in range(2):
+            expected[b, n] = sum(w[n, c] * (x[b, c] * unit[n]).sum() for c in range(2))
+    expected += [1.0, -1.0]
+    np.testing.assert_allclose(ro(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-4,
+                               atol=1e-5)
+    penalty = 0.1 * sum(np.abs(unit[n]).sum() * np.abs(w[n]).sum() for n in range(2))
+    assert ro.regularizer().item() == pytest.approx(penalty, rel=1e-4)
+
+
 def test_encoder_positive_rates_and_behaviour_paths():
     cfg = ModelConfig(core=SMALL_CORE, shifter="mlp", modulator="mlp")
     m = Encoder(cfg, {"a": info(5), "b": info(3)}, (20, 30)).eval()

@@ -50,6 +50,7 @@ def run(project, **kw):
                     root=project, log=lambda *_: None, **kw)
 
 
+@pytest.mark.slow
 def test_executes_then_skips_unchanged(project):
     first = run(project)
     assert [r["executed"] for r in first] == [True]
@@ -73,6 +74,7 @@ def test_executes_then_skips_unchanged(project):
     assert [r["executed"] for r in run(project, force=True)] == [True]
 
 
+@pytest.mark.slow
 def test_failing_chapter_names_chapter_cell_and_error(project):
     (project / "notebooks" / "02_broken.py").write_text(FAILS)
     run(project, only=["01"])
@@ -86,6 +88,7 @@ def test_failing_chapter_names_chapter_cell_and_error(project):
     assert sorted(p.name for p in chapters.iterdir()) == [".01_ok.stamp.json", "01_ok.ipynb"]
 
 
+@pytest.mark.slow
 def test_failed_rerun_does_not_leave_stale_output(project):
     run(project)
     (project / "notebooks" / "01_ok.py").write_text(OK + "\n# %%\n1 / 0\n")
@@ -126,6 +129,7 @@ def test_every_chapter_has_flat_parameters_cell():
         assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+@pytest.mark.slow
 def test_stamp_records_profile(project):
     run(project)
     stamp = json.loads((project / "book" / "chapters" / ".01_ok.stamp.json").read_text())
@@ -147,6 +151,7 @@ def test_budgets_are_read_in_minutes_and_checked(tmp_path):
             profiles.load("smoke", root)
 
 
+@pytest.mark.slow
 def test_runner_reports_each_chapter_against_its_budget(project):
     path = project / "profiles" / "smoke.yaml"
     path.write_text(path.read_text().split("budgets:")[0]

@@ -236,3 +236,27 @@ def test_one_replicate_variants_are_marked_and_compared_on_common_animals():
     lo, hi = 0.7333333 - half, 0.7333333 + half
     assert table.loc["factorized", "fraction oracle"] == f"0.733 [{lo:.3f}, {hi:.3f}]"
     assert "3 animals" in readouts.readout_claim_text(c)
+
+
+def test_the_transfer_source_core_never_sees_the_target_scan(tiny_scans, tmp_path):
+    """Garbage in place of the target's data leaves the source core as it is
+    when trained on the other scans alone, to the bit; the held-out models see
+    the target only."""
+    import torch
+
+    target = list(tiny_scans)[-1]
+    ds = tiny_scans[target]
+    r = np.random.default_rng(0)
+    garbage = {**tiny_scans, target: ds.assign(
+        responses=(ds.responses.dims, r.exponential(1e3, ds.responses.shape).astype(np.float32)),
+        images=(ds.images.dims, r.uniform(0, 255, ds.images.shape).astype(ds.images.dtype)))}
+    curve, cores = transfer.transfer_curve(garbage, "smoke", fractions=[1.0],
+                                           results_dir=tmp_path / "a")
+    core = cores[target]
+    seed = dict(static.replicates(garbage, static.study_settings("smoke")))[target]
+    alone = static.fit_variant({k: v for k, v in tiny_scans.items() if k != target}, "smoke",
+                               "gaussian", seed, tmp_path / "b", show_progress=False)
+    assert target not in core.tensors and target not in core.model.readouts
+    for k, v in alone.model.core.state_dict().items():
+        assert torch.equal(core.model.core.state_dict()[k], v), k
+    assert set(curve.condition.values) == {"direct", "transfer"}

@@ -73,6 +73,7 @@ def _teacher_scans(n_trials=600, n_neurons=12, seed=0):
     return {"t": ds}, rate
 
 
+@pytest.mark.slow
 def test_training_recovers_a_teacher_model():
     scans, rate = _teacher_scans()
     tensors = prepare(scans)
@@ -93,6 +94,26 @@ def test_same_seed_same_model_on_cpu(tiny_scans):
     np.testing.assert_array_equal(ha.val_score, hb.val_score)
     c, _, _ = _fit(tiny_scans, seed=6, epochs=2, shifter="mlp", modulator="mlp")
     assert not torch.equal(_state(a)["core.layers.0.0.weight"], c.state_dict()["core.layers.0.0.weight"])
+
+
+def test_test_tier_never_reaches_training(tiny_scans):
+    """Garbage in place of the test tier's responses and images changes
+    neither the weights nor the history, to the bit."""
+    r = np.random.default_rng(0)
+    garbage = {}
+    for name, ds in tiny_scans.items():
+        test = ds.tier.values == "test"
+        resp, img = ds.responses.values.copy(), ds.images.values.copy()
+        resp[test] = r.exponential(1e3, resp[test].shape)
+        img[test] = r.uniform(0, 255, img[test].shape)
+        garbage[name] = ds.assign(responses=(ds.responses.dims, resp.astype(resp.dtype)),
+                                  images=(ds.images.dims, img.astype(img.dtype)))
+    a, _, ha = _fit(tiny_scans, seed=2, epochs=2)
+    b, _, hb = _fit(garbage, seed=2, epochs=2)
+    for k, v in _state(a).items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    for k in ("train_loss", "val_score", "lr"):
+        np.testing.assert_array_equal(ha[k], hb[k])
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_scans, tmp_path):
@@ -218,16 +239,34 @@ def test_train_fraction_subsets_are_nested(tiny_scans):
         TrainConfig.from_dict({"train_fraction": 0})
 
 
-def test_ground_truth_rate_scores_a_ceiling_fraction_of_one(tiny_scans):
-    """Scoring the noise-free rate as if it were a model gives exactly the ceiling."""
+def _corrcoef(x, y):
+    """Per-column Pearson correlation, 0 where either column is constant."""
+    return np.array([np.corrcoef(x[:, n], y[:, n])[0, 1] if x[:, n].std() and y[:, n].std()
+                     else 0.0 for n in range(x.shape[1])])
+
+
+def test_ground_truth_ceilings_match_a_hand_calculation(tiny_scans):
+    """The ceilings are the responses' correlations with the true rates, and a
+    model's fraction of them is the ratio of population means."""
     scan, ds = next(iter(tiny_scans.items()))
-    test = ds.where(ds.tier == "test", drop=True)
+    test = ds.isel(trial=np.flatnonzero(ds.tier.values == "test"))
     from v1lib.evaluation import neuron_scores
 
-    s = neuron_scores(test.responses, test.gt_rate.astype(np.float32).rename("p"), ds)
+    # a model that knows the stimulus only, not behaviour or the brain state
+    pred = test.gt_stimulus_rate.astype(np.float32).rename("p")
+    s = neuron_scores(test.responses, pred, test)
+    r = test.responses.values.astype(np.float64)
+    model = _corrcoef(r, pred.values.astype(np.float64))
+    ceiling = _corrcoef(r, test.gt_rate.values.astype(np.float64))
+    observable = _corrcoef(r, test.gt_observable_rate.values.astype(np.float64))
+    np.testing.assert_allclose(s.single_trial_corr, model, atol=1e-5)
+    np.testing.assert_allclose(s.gt_ceiling_corr, ceiling, atol=1e-5)
+    np.testing.assert_allclose(s.gt_observable_ceiling_corr, observable, atol=1e-5)
     summary = summarize(s)
-    assert summary["gt_ceiling_fraction"] == pytest.approx(1.0)
-    np.testing.assert_allclose(s.single_trial_corr, s.gt_ceiling_corr, atol=1e-6)
+    assert summary["gt_ceiling_fraction"] == pytest.approx(model.mean() / ceiling.mean(), rel=1e-4)
+    assert summary["gt_observable_ceiling_fraction"] == pytest.approx(
+        model.mean() / observable.mean(), rel=1e-4)
+    assert 0 < summary["gt_ceiling_fraction"] < 1  # the stimulus alone falls short of the truth
     # the observable rate lacks only the latent state: it correlates more with
     # gt_rate than the stimulus rate alone does
     obs = ds.gt_observable_rate.values

@@ -14,7 +14,9 @@ through others; :mod:`v1lib.source`) and the manifest entries of the datasets it
 is given. An edit to code that a chapter does not use leaves it alone. A failed
 run leaves no output and no stamp, and raises :class:`ChapterError` naming the
 chapter, cell and error. Each chapter's time is reported against the profile's
-budget for it (``budgets`` in ``profiles/<name>.yaml``).
+budget for it (``budgets`` in ``profiles/<name>.yaml``). A chapter runs under the
+lock of its output (:mod:`v1lib.locking`): a second runner waits for it, then
+finds it fresh.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import yaml
 
 from . import paths, profiles, source
 from .cache import atomic_path, write_json_atomic
+from .locking import locked
 
 KERNEL = "python3"
 CHAPTER_RE = re.compile(r"^\d\d_[a-z0-9_]+\.py$")
@@ -216,20 +219,21 @@ def run(profile: str = "auto", only: list[str] | None = None, book_dir: Path | N
         out = book_dir / "chapters" / f"{ch.name}.ipynb"
         key = cache_key(ch, params, root, prof["path"])
         budget = budgets["chapters"].get(ch.name)
-        if not force and is_fresh(out, key):
-            log(f"[book] {ch.name}: unchanged, not re-executed")
-            report.append({"chapter": ch.name, "executed": False, "seconds": 0.0,
-                           "budget": budget})
-            continue
-        _stamp(out).unlink(missing_ok=True)
-        log(f"[book] {ch.name}: executing with profile '{prof['name']}' ...")
-        try:
-            seconds = execute(ch, params, out, root)
-        except ChapterError:
-            out.unlink(missing_ok=True)
-            raise
-        write_json_atomic(_stamp(out), {"key": key, "profile": prof["name"],
-                                        "seconds": round(seconds, 1)})
+        with locked(out, log=lambda m, name=ch.name: log(f"[book] {name}: {m}")):
+            if not force and is_fresh(out, key):
+                log(f"[book] {ch.name}: unchanged, not re-executed")
+                report.append({"chapter": ch.name, "executed": False, "seconds": 0.0,
+                               "budget": budget})
+                continue
+            _stamp(out).unlink(missing_ok=True)
+            log(f"[book] {ch.name}: executing with profile '{prof['name']}' ...")
+            try:
+                seconds = execute(ch, params, out, root)
+            except ChapterError:
+                out.unlink(missing_ok=True)
+                raise
+            write_json_atomic(_stamp(out), {"key": key, "profile": prof["name"],
+                                            "seconds": round(seconds, 1)})
         log(f"[book] {ch.name}: done in {seconds:.0f} s{against(seconds, budget)}")
         report.append({"chapter": ch.name, "executed": True, "seconds": seconds,
                        "budget": budget})

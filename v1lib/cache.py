@@ -19,6 +19,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .locking import locked
+
 PACKAGES = ("v1lib", "numpy", "torch", "xarray", "scipy", "scikit-image", "h5netcdf")
 
 
@@ -156,12 +158,11 @@ def cached_result(results_dir, kind: str, config, seed: int | None, compute, dev
     ``config.json`` and ``provenance.json``; the hash covers the config, the seed
     and the source of the ``v1lib`` modules in ``code`` with all they import (by
     default the whole package), so a change of the analysis code never reuses a
-    stale result. It is computed only when missing and written atomically, so
-    re-running a chapter (e.g. after editing a plot) reuses it and an interrupted
-    run leaves nothing half-written.
+    stale result. It is computed only when missing, under the folder's lock
+    (:mod:`v1lib.locking`: a second process waits, then reads it), and written
+    atomically, so re-running a chapter (e.g. after editing a plot) reuses it
+    and an interrupted run leaves nothing half-written.
     """
-    import xarray as xr
-
     from . import paths
 
     key = config_hash({"kind": kind, "config": config, "seed": seed,
@@ -169,8 +170,24 @@ def cached_result(results_dir, kind: str, config, seed: int | None, compute, dev
     folder = paths.results_dir(results_dir) / kind / key
     path = folder / "result.nc"
     if path.is_file():
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
+        return _read_result(path)
+    with locked(folder, folder=True):
+        if path.is_file():
+            return _read_result(path)
+        return _compute_result(folder, kind, config, seed, compute, device)
+
+
+def _read_result(path: Path):
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def _compute_result(folder: Path, kind: str, config, seed, compute, device):
+    import xarray as xr
+
+    path = folder / "result.nc"
     result = compute()
     if isinstance(result, xr.DataArray):
         result = result.to_dataset(name=result.name or "result")

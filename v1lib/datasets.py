@@ -6,9 +6,10 @@ names its source, licence, files (URL and sha256), format and loader
 (:data:`LOADERS`); files are fetched with pooch, verified against their
 checksum, and read by the loader. A file whose checksum is not recorded yet
 (``sha256: null``) is never downloaded unverified: ``load(name)`` asks the user
-to download it and ``load(path)`` it instead. A path is read by the reader of
-its format (:data:`READERS`): NetCDF files of any declared schema, and the
-folders and zips of the Sensorium file-tree layout.
+to download it and ``load(path)`` it instead. Both kinds are made under a lock
+(:mod:`v1lib.locking`): processes that need a dataset at once make it once. A
+path is read by the reader of its format (:data:`READERS`): NetCDF files of any
+declared schema, and the folders and zips of the Sensorium file-tree layout.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import paths
 from .cache import config_hash, netcdf_attrs, provenance
 from .data.netcdf import load_scans, save_scans
 from .data.sensorium import load_sensorium
+from .locking import locked
 
 SIMULATED_KEYS = {"kind", "description", "generator", "config", "seed"}
 EXTERNAL_KEYS = {"kind", "description", "source", "doi", "url", "licence", "files", "format",
@@ -54,7 +56,8 @@ def _generators():
 
 def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> None:
     """Simulate scan by scan into ``<path>.parts/`` (so an interrupted run resumes
-    from the scans already written), then assemble ``path`` atomically."""
+    from the scans already written), then assemble ``path`` atomically. The
+    caller holds the lock of ``path``."""
     seed = int(entry["seed"])
     cfg, names, simulate, _ = _generators()[entry["generator"]](entry.get("config") or {}, seed)
     parts = path.with_suffix(".parts")
@@ -154,18 +157,20 @@ def fetch(name: str, entry: dict, cache_dir) -> list[Path]:
                 f"v1lib.datasets.load('path/to/{f['name']}'), or record its sha256 "
                 f"(sha256sum {f['name']}) under datasets.{name}.files in data_manifest.yaml.")
     out = []
-    for f in entry["files"]:
-        try:
-            local = pooch.retrieve(f["url"], known_hash=f"sha256:{f['sha256']}",
-                                   fname=f["name"], path=Path(cache_dir) / name, progressbar=False)
-        except ValueError as err:  # pooch: hash mismatch (the download is discarded)
-            raise ValueError(f"dataset '{name}', file '{f['name']}': checksum mismatch; "
-                             f"the download from {f['url']} does not match the sha256 in "
-                             f"data_manifest.yaml ({err})") from None
-        except Exception as err:  # network and HTTP errors
-            raise OSError(f"dataset '{name}', file '{f['name']}': download from {f['url']} "
-                          f"failed ({type(err).__name__}: {err})") from None
-        out.append(Path(local))
+    folder = Path(cache_dir) / name
+    with locked(folder):  # one process at a time downloads a dataset
+        for f in entry["files"]:
+            try:
+                local = pooch.retrieve(f["url"], known_hash=f"sha256:{f['sha256']}",
+                                       fname=f["name"], path=folder, progressbar=False)
+            except ValueError as err:  # pooch: hash mismatch (the download is discarded)
+                raise ValueError(f"dataset '{name}', file '{f['name']}': checksum mismatch; "
+                                 f"the download from {f['url']} does not match the sha256 in "
+                                 f"data_manifest.yaml ({err})") from None
+            except Exception as err:  # network and HTTP errors
+                raise OSError(f"dataset '{name}', file '{f['name']}': download from {f['url']} "
+                              f"failed ({type(err).__name__}: {err})") from None
+            out.append(Path(local))
     return out
 
 
@@ -189,7 +194,9 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
     if entry["kind"] == "simulated":
         path = simulated_path(name, entry, results_dir)
         if not path.is_file():
-            _make_simulated(name, entry, path, show_progress)
+            with locked(path):
+                if not path.is_file():  # not made by another process meanwhile
+                    _make_simulated(name, entry, path, show_progress)
         return load_scans(path)
     files = fetch(name, entry, paths.results_dir(results_dir) / "downloads")
     return _read_all(entry["loader"], files)

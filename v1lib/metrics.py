@@ -77,6 +77,8 @@ def feve(responses, predictions, image_id, fev_threshold: float | None = None):
     neurons with FEV >= threshold (Sensorium reports the mean over those, 0.15).
     """
     groups = group_repeats(image_id)
+    if not groups:
+        raise ValueError("FEVE needs images with at least two repeats")
     responses = np.asarray(responses, dtype=np.float64)
     predictions = np.asarray(predictions, dtype=np.float64)
     r = np.concatenate([responses[g] for g in groups])

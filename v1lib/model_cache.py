@@ -3,7 +3,10 @@ model in a folder; :func:`fit_cached` keeps finished models under
 ``results/models/<hash>`` so that a chapter re-run reloads instead of retraining.
 
 A model folder holds ``model.pt``, ``history.nc``, ``config.json`` and
-``provenance.json``, and ``checkpoint.pt`` while training.
+``provenance.json``, and ``checkpoint.pt`` while training. A model is trained
+under its folder's lock (:mod:`v1lib.locking`): of the processes that want it at
+once (a sweep's Dask workers, two chapters), one trains it and the others wait,
+then reload it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .cache import (
     provenance,
     write_json_atomic,
 )
+from .locking import locked
 from .objectives import Poisson
 from .tensors import ScanTensors, data_fingerprint, prepare, stimulus_shape
 from .torchfile import UnreadableFileError
@@ -90,7 +94,18 @@ def train_model(scans: dict[str, xr.Dataset], model_config, train_config: TrainC
                 seed: int, out_dir, device="cpu", core_from=None, show_progress: bool = True,
                 provenance_extra: dict | None = None, objective=Poisson()) -> FitResult:
     """Train (or resume, or reload) a model into ``out_dir``. ``core_from`` copies
-    a trained core (for transfer)."""
+    a trained core (for transfer). Training holds the folder's lock; a finished
+    model is reloaded without it."""
+    args = (scans, model_config, train_config, seed, out_dir, device, core_from, show_progress,
+            provenance_extra, objective)
+    if (Path(out_dir) / "model.pt").is_file():
+        return _train_model(*args)
+    with locked(out_dir, folder=True):  # another process training it: wait, then reload
+        return _train_model(*args)
+
+
+def _train_model(scans, model_config, train_config, seed, out_dir, device, core_from,
+                 show_progress, provenance_extra, objective) -> FitResult:
     out = Path(out_dir)
     config = run_config(scans, model_config, train_config, seed, objective, provenance_extra)
     check_folder(out, config)
