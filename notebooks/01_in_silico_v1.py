@@ -181,6 +181,51 @@ pd.DataFrame([{"scan": n, "R² azimuth": linear_r2(ds, "gt_rf_x"),
              ).set_index("scan").round(3)
 
 # %% [markdown]
+# ## Mechanisms outside the model class
+#
+# If the simulated neurons were built exactly like the models of the next
+# chapters (one shared feature map read at one point per neuron, an eye shift
+# that translates every RF, a log-linear gain after the nonlinearity), those
+# models would be favoured by construction, and recovering the truth would only
+# test a correctly specified model. So each neuron also has mechanisms that no
+# model of this book can express (`v1lib.sim.population`):
+#
+# * **spatial extent and surround**: the primary feature is pooled along its
+#   stripes, and same-orientation energy on a ring around the RF is subtracted;
+# * **several features at several positions**: up to two extra features of any
+#   orientation, frequency and type, a few pixels from the RF centre;
+# * **features outside the bank**: a fraction of neurons respond to a luminance
+#   centre-surround feature (ON or OFF) that the feature bank does not contain;
+# * **behaviour before and beside the gain**: behaviour shifts the drive before
+#   the output nonlinearity and adds to the response after it, besides the
+#   log-linear gain;
+# * **eye effects that are not a translation**: a torsion of the visual field
+#   with vertical eye position, and an eye-position gain field.
+#
+# The manifest's *well-specified twins* (`insilico-static-well-specified`)
+# switch all of them off: same animals, images and behaviour. Chapter 2 trains
+# its key comparison in both worlds.
+
+# %%
+mech = pd.DataFrame([{
+    "scan": n,
+    "ON / OFF luminance neurons (%)": 100 * float((ds.gt_outside_bank != 0).mean()),
+    "surround weight (median)": float(ds.gt_surround_weight.median()),
+    "torsion (deg per SD of pupil y)": float(np.rad2deg(ds.attrs["gt_torsion_per_sd"])),
+    "behaviour on the drive (median |weight|, SD)": float(np.abs(ds.gt_behavior_drive_weights).median()),
+} for n, ds in scans.items()]).set_index("scan")
+gain_r2 = static.log_gain_r2(ds0)
+glue("gain_r2", float(np.median(gain_r2)), display=False)
+glue("gain_r2_low", float(np.mean(gain_r2 < 0.9) * 100), display=False)
+mech.round(2)
+
+# %% [markdown]
+# How far is this from a log-linear gain? Regressing each neuron's log ratio of
+# its observable rate to its rate at unit gain on the z-scored behaviour and
+# pupil position explains a median R² of {glue:text}`gain_r2:.3f` of its
+# variance (exactly 1 in the well-specified world), and under 0.9 for
+# {glue:text}`gain_r2_low:.0f` % of the neurons.
+#
 # ## Ground-truth tuning
 #
 # Because the neurons are known, we can show them gratings, something the
@@ -213,7 +258,8 @@ for ax, n in zip(axes, examples):
 # the truth:
 
 # %%
-sample = np.sort(rng.choice(responsive, size=min(300, len(responsive)), replace=False))
+bank_driven = np.flatnonzero(pop.responsive & (pop.outside_sign == 0))  # tuned to a bank feature
+sample = np.sort(rng.choice(bank_driven, size=min(300, len(bank_driven)), replace=False))
 survey = cached_result(results_dir, "ch01/tuning_survey", {**data_key, "neurons": sample.tolist()},
                        seed, lambda: probes.tuning_survey(truth, sample, pop.orientation[sample],
                                                           pop.sf[sample]), code=(probes, static))
@@ -332,8 +378,8 @@ axes[1].set(xscale="log", yscale="log", xlabel="mean over repeats (a.u.)",
 # {glue:text}`sensorium2022_cnn_feve:.3f`. If that model explains a fraction
 # FEVE of the explainable variance, correlations shrink by about its square
 # root, which *implies* the ceiling a perfect image-computable model would reach
-# on those data. We tuned the simulator's noise so that the ground-truth rate,
-# used as a model, reaches that ceiling.
+# on those data. The simulator's noise level was calibrated against that
+# ceiling; the table sets the in-silico image-only ceiling beside it.
 
 # %%
 rel = cached_result(results_dir, "ch01/reliability", data_key, seed,
@@ -368,6 +414,10 @@ table.round(3)
 # all neurons but FEVE over the reliable ones only; the middle rows put the
 # ceiling's correlations on that same set of neurons.
 #
+# %%
+display(Markdown(calibration.ceiling_text(ours, implied)))
+
+# %% [markdown]
 # FEV and FEVE count *every* trial-to-trial change of the response to one image
 # as noise, including the changes that the eye, the behaviour and the brain
 # state cause. So FEVE is not bounded by 1: a model that sees behaviour and

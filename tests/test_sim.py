@@ -372,3 +372,18 @@ def test_outside_bank_neurons_follow_luminance_on_or_off(worlds):
         with torch.no_grad():
             z = pop.drive(torch.from_numpy(stack)).numpy()[:, n]
         assert z[1] > z[0] + 0.5 and z[2] == pytest.approx(z[0], abs=1e-5)
+
+
+def test_calibration_texts_are_computed_from_their_numbers():
+    ours = {"image_ceiling_single_trial_corr": 0.354, "image_ceiling_corr_to_avg": 0.716}
+    text = calibration.ceiling_text(ours, {"single_trial_corr": 0.425, "corr_to_avg": 0.806})
+    assert "below the implied one for single trials (0.354 against 0.425, -17 %)" in text
+    assert "below it for averages over repeats (0.716 against 0.806, -11 %)" in text
+    assert "less reliable" in text
+    rel = xr.Dataset({"image_ceiling_single_trial_corr": ("neuron", [0.5, 0.4, 0.2, 0.1]),
+                      "oracle_corr": ("neuron", [0.4, 0.3, 0.3, 0.05])})
+    text = calibration.oracle_text(rel, repeats=10)
+    assert "lies below the image-only ceiling for 75 % of the neurons" in text
+    assert "mean of the 9 other repeats" in text
+    fo = (0.5 * 0.4 + 0.4 * 0.3 + 0.2 * 0.3 + 0.1 * 0.05) / (0.4**2 + 0.3**2 + 0.3**2 + 0.05**2)
+    assert f"fraction oracle of {fo:.2f}" in text

@@ -238,6 +238,7 @@ def test_one_replicate_variants_are_marked_and_compared_on_common_animals():
     assert "3 animals" in readouts.readout_claim_text(c)
 
 
+@pytest.mark.slow
 def test_the_transfer_source_core_never_sees_the_target_scan(tiny_scans, tmp_path):
     """Garbage in place of the target's data leaves the source core as it is
     when trained on the other scans alone, to the bit; the held-out models see
@@ -260,3 +261,23 @@ def test_the_transfer_source_core_never_sees_the_target_scan(tiny_scans, tmp_pat
     for k, v in alone.model.core.state_dict().items():
         assert torch.equal(core.model.core.state_dict()[k], v), k
     assert set(curve.condition.values) == {"direct", "transfer"}
+
+
+def test_worlds_and_ln_texts_pair_animals_and_read_off_intervals():
+    mis = comparison([1.20, 1.15, 1.125], [1.0, 1.0, 1.0])
+    well = comparison([1.10, 0.90, 1.00], [1.0, 1.0, 1.0])
+    text = readouts.worlds_text(mis, well)
+    assert "with the mechanisms outside the model class, +15.8 % [95 % CI" in text
+    assert "is a resolved gain" in text and "in the well-specified world, +0.0 % [95 % CI" in text
+    assert "is not resolved" in text
+    fo = np.array([[0.8, 0.82, 0.81], [0.4, 0.42, 0.39]])
+    c = xr.Dataset({"fraction_oracle": (("variant", "animal"), fo)},
+                   coords={"variant": ["gaussian", "linear"], "animal": ["a1", "a2", "a3"]})
+    assert "against the LN baseline" in readouts.ln_text(c) and "resolved gain" in readouts.ln_text(c)
+    assert readouts.ln_text(mis) == "This profile trains no LN baseline."
+    bad = comparison([1.0, 1.0], [-0.1, 0.2])
+    assert "not comparable as a relative change" in readouts.worlds_text(bad, bad)
+
+
+def test_the_well_specified_twin_exists_for_the_profiles_own_data_only():
+    assert readouts.well_specified_twin("smoke", "some/recording.nc") is None

@@ -272,10 +272,9 @@ def test_ground_truth_ceilings_match_a_hand_calculation(tiny_scans):
     obs = ds.gt_observable_rate.values
     assert metrics.corr(ds.gt_rate.values, obs).mean() > metrics.corr(
         ds.gt_rate.values, ds.gt_stimulus_rate.values).mean()
-    # it is the stimulus rate times the behavioural gain without the latent state
-    b = ds.behavior.values.astype(np.float64)
-    gain = np.exp((b - b.mean(0)) / b.std(0) @ ds.gt_behavior_weights.values.T)
-    np.testing.assert_allclose(obs, ds.gt_stimulus_rate.values * gain, rtol=1e-6)
+    # it is the full rate without the latent state's gain
+    state = np.exp(np.clip(ds.gt_state.values[:, None] * ds.gt_state_loading.values[None], -2.5, 2.5))
+    np.testing.assert_allclose(obs * state, ds.gt_rate.values, rtol=1e-5)
 
 
 def test_missing_tiers_are_named_before_any_work(tiny_scans):

@@ -326,3 +326,16 @@ def unique_images(ds: xr.Dataset, tier: str, image_class: str | None = None) -> 
     trials = np.flatnonzero(keep)
     _, first = np.unique(ds.image_id.values[trials], return_index=True)
     return ds.images.values[trials[first]]
+
+
+def log_gain_r2(ds: xr.Dataset) -> np.ndarray:
+    """Per neuron, the R² of a linear fit of log(gt_observable_rate /
+    gt_stimulus_rate) on the z-scored behaviour and pupil position: 1 where
+    behaviour and the eye act only as a log-linear gain (the well-specified world)."""
+    z = lambda a: (a - a.mean(0)) / a.std(0)
+    X = np.c_[z(ds.behavior.values.astype(np.float64)), z(ds.pupil_center.values.astype(np.float64)),
+              np.ones(ds.sizes["trial"])]
+    y = np.log(ds.gt_observable_rate.values.astype(np.float64)
+               / ds.gt_stimulus_rate.values.astype(np.float64))
+    res = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    return 1 - res.var(0) / np.maximum(y.var(0), 1e-12)

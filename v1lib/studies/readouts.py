@@ -247,3 +247,46 @@ def training_curve_text(history: xr.Dataset) -> str:
         return (f"The learning rate decayed at epoch(s) {', '.join(str(int(e)) for e in decays)} "
                 f"(dashed), each time after the best weights were restored. {end}")
     return f"The learning rate never decayed. {end}"
+
+
+def well_specified_twin(profile: str, dataset: str, results_dir=None) -> dict | None:
+    """The profile's dataset in the well-specified world (``well_specified_data``
+    of its ``static_models``), where the chapter runs on the profile's own
+    simulated dataset; None otherwise (other data have no twin)."""
+    from .. import profiles
+    from ..datasets import load
+
+    twin = profiles.settings(profile, "static_models").get("well_specified_data")
+    if not twin or dataset != profiles.load(profile)["parameters"]["data"]:
+        return None
+    return load(twin, results_dir=results_dir, show_progress=False)
+
+
+def _pair_change(comparison: xr.Dataset, a: str, b: str) -> str:
+    """'+15.7 % [95 % CI ...], which is a resolved gain ...' for a against b."""
+    x, y = _pair(comparison, a, b)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()) or (y <= 0).any():
+        return (f"not comparable as a relative change (a fraction oracle at or below zero or not "
+                f"finite: {LABELS[b]} {y.mean():.3f}, {LABELS[a]} {x.mean():.3f})")
+    _, iv = paired_change(x, y)
+    return f"{iv.text()}, which {verdict(iv)}"
+
+
+def worlds_text(misspecified: xr.Dataset, well_specified: xr.Dataset) -> str:
+    """Gaussian + grid against factorized in the default world and in the
+    well-specified one, each with its interval over animals."""
+    pair = ("gaussian", "factorized")
+    if not all(set(pair) <= set(c.variant.values) for c in (misspecified, well_specified)):
+        return "The profile trained no Gaussian + grid and factorized pair in both worlds."
+    return (f"Gaussian + grid against factorized, fraction oracle, per animal: with the mechanisms "
+            f"outside the model class, {_pair_change(misspecified, *pair)}; in the "
+            f"well-specified world, {_pair_change(well_specified, *pair)}.")
+
+
+def ln_text(comparison: xr.Dataset) -> str:
+    """What the core's nonlinearities buy: Gaussian + grid against the LN
+    baseline (the same model with a linear core)."""
+    if not {"gaussian", "linear"} <= set(comparison.variant.values):
+        return "This profile trains no LN baseline."
+    return ("The nonlinear core against the LN baseline (both with the Gaussian readout and grid "
+            f"predictor), fraction oracle per animal: {_pair_change(comparison, 'gaussian', 'linear')}.")
