@@ -199,8 +199,9 @@ pd.DataFrame([{"scan": n, "R² azimuth": linear_r2(ds, "gt_rf_x"),
 # * **behaviour before and beside the gain**: behaviour shifts the drive before
 #   the output nonlinearity and adds to the response after it, besides the
 #   log-linear gain;
-# * **eye effects that are not a translation**: a torsion of the visual field
-#   with vertical eye position, and an eye-position gain field.
+# * **eye effects that are not a translation**: a rotation of the RF positions
+#   about the screen centre with vertical eye position (a torsion), and an
+#   eye-position gain field.
 #
 # The manifest's *well-specified twins* (`insilico-static-well-specified`)
 # switch all of them off: same animals, images and behaviour. Chapter 2 trains
@@ -223,7 +224,8 @@ mech.round(2)
 # How far is this from a log-linear gain? Regressing each neuron's log ratio of
 # its observable rate to its rate at unit gain on the z-scored behaviour and
 # pupil position explains a median R² of {glue:text}`gain_r2:.3f` of its
-# variance (exactly 1 in the well-specified world), and under 0.9 for
+# variance (1 in the well-specified world, up to the clipping of extreme
+# gains), and under 0.9 for
 # {glue:text}`gain_r2_low:.0f` % of the neurons.
 #
 # ## Ground-truth tuning

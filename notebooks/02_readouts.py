@@ -133,7 +133,8 @@ for ax, key, label in ((axes[0], "fraction_oracle", "fraction oracle"),
         y = vals.sel(variant=v).values
         y = y[np.isfinite(y)]  # the animals this variant was trained on
         ax.scatter(np.full(len(y), i), y, s=18, color="C0", alpha=0.7)
-        ax.errorbar(i, float(mean.sel(variant=v)), yerr=np.nan_to_num(float(half.sel(variant=v))),
+        e = float(half.sel(variant=v))  # no bar where one animal gives no interval
+        ax.errorbar(i, float(mean.sel(variant=v)), yerr=e if np.isfinite(e) else None,
                     fmt="_", color="k", ms=18, capsize=3)
     ax.set_xticks(range(comparison.sizes["variant"]))
     ax.set_xticklabels([lbl.replace(" + ", "\n+ ") for lbl in comparison.label.values], fontsize=7)
@@ -221,6 +222,7 @@ else:
 # %%
 image_only = [v for v in ("gaussian", "factorized") if v in comparison.variant.values]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+top = 0.0
 for v, color in zip(image_only, ("C0", "C1")):
     fit = fit_variant({scan0: ds0}, profile, v, seed0, results_dir, device, show_progress=False)
     sc, summary, _ = evaluate(fit.model, fit.tensors, {scan0: ds0}, "test")
@@ -232,7 +234,8 @@ for v, color in zip(image_only, ("C0", "C1")):
     axes[1].scatter(sc.gt_stimulus_only_ceiling_corr, sc.single_trial_corr, s=4, alpha=0.35,
                     color=color, label=f"{label} ({summary['gt_stimulus_only_ceiling_fraction']:.2f} "
                     "of the ceiling)")
-lim = [0, float(max(sc.gt_stimulus_only_ceiling_corr.max(), sc.oracle_corr.max()))]
+    top = max(top, float(sc.gt_stimulus_only_ceiling_corr.max()), float(sc.single_trial_corr.max()))
+lim = [0, top]
 axes[1].plot(lim, lim, "k:", lw=1)
 axes[0].set(xlabel="oracle correlation", ylabel="test correlation (single trial)",
             title="model vs oracle")

@@ -34,7 +34,10 @@
 # its own source core, trained on the other animals with its own seed, and its
 # own random training subsets. The intervals below are 95 % t-intervals over
 # these held-out animals, so they include the variation between animals,
-# source cores and subsets, not only the optimiser's. Every model of a curve
+# source cores and subsets, not only the optimiser's. They are not fully
+# independent: each animal is in the other animals' source cores, and all test
+# images come from the same photographs, so the intervals may be somewhat too
+# narrow. Every model of a curve
 # gets the same budget of optimiser steps: with less data an epoch is not a
 # pass over the data but a full-data epoch's number of steps, so early stopping
 # and learning-rate decay count the same steps at every fraction.

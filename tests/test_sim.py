@@ -384,6 +384,6 @@ def test_calibration_texts_are_computed_from_their_numbers():
                       "oracle_corr": ("neuron", [0.4, 0.3, 0.3, 0.05])})
     text = calibration.oracle_text(rel, repeats=10)
     assert "lies below the image-only ceiling for 75 % of the neurons" in text
-    assert "mean of the 9 other repeats" in text
+    assert "mean of the 9 other repeats of its image, which are noisy, so it underestimates" in text
     fo = (0.5 * 0.4 + 0.4 * 0.3 + 0.2 * 0.3 + 0.1 * 0.05) / (0.4**2 + 0.3**2 + 0.3**2 + 0.05**2)
     assert f"fraction oracle of {fo:.2f}" in text

@@ -49,7 +49,7 @@ def test_mean_ci_gives_the_t_half_width_per_row():
 
 @pytest.mark.parametrize("lo, hi, reported, words", [
     (10.0, 20.0, 7.0, "resolved gain, larger than"),
-    (5.0, 9.0, 7.0, "agrees with"),
+    (5.0, 9.0, 7.0, "consistent with"),
     (1.0, 3.0, 7.0, "resolved gain, smaller than"),
     (-2.0, 27.0, 7.0, "contains both 0 and"),
     (-8.0, -1.0, 7.0, "the opposite direction"),
@@ -60,6 +60,14 @@ def test_verdicts_are_read_off_the_interval(lo, hi, reported, words):
     assert words in stats.verdict(iv, reported)
 
 
+def test_a_reported_zero_change_and_no_replicate_are_worded_as_such():
+    gain = stats.Interval(5.0, 1.0, 9.0, 3)
+    assert stats.verdict(gain, 0.0) == "is a resolved gain (the 95 % interval excludes 0)"
+    none = stats.t_interval([np.nan, np.nan])
+    assert none.n == 0 and none.text() == "no replicate to compare"
+    assert stats.verdict(none) == "cannot be tested: no replicate gives a value"
+
+
 def test_relative_change_is_undefined_against_a_score_at_or_below_zero():
     out = stats.relative_change([1.1, 0.5, 0.5, np.nan], [1.0, 0.0, -0.2, 1.0])
     assert out[0] == pytest.approx(10.0)
@@ -68,13 +76,13 @@ def test_relative_change_is_undefined_against_a_score_at_or_below_zero():
 
 @pytest.mark.parametrize("gaussian, factorized, verdict", [
     ([1.20, 1.21, 1.19], [1.0, 1.0, 1.0], "larger than the reported +7 %"),
-    ([1.07, 1.071, 1.069], [1.0, 1.0, 1.0], "agrees with the reported +7 %"),
+    ([1.07, 1.071, 1.069], [1.0, 1.0, 1.0], "consistent with the reported +7 %"),
     ([1.02, 1.021, 1.019], [1.0, 1.0, 1.0], "smaller than the reported +7 %"),
     ([1.10, 0.90, 1.00], [1.0, 1.0, 1.0], "neither confirm nor refute"),
     ([0.80, 0.81, 0.79], [1.0, 1.0, 1.0], "opposite direction"),
     ([1.10], [1.0], "cannot be tested"),
     # the review's case: +15.8 % with an interval [4.6, 27] % that contains +7 %
-    ([1.20, 1.15, 1.125], [1.0, 1.0, 1.0], "agrees with the reported +7 %"),
+    ([1.20, 1.15, 1.125], [1.0, 1.0, 1.0], "consistent with the reported +7 %"),
 ])
 def test_readout_claim_verdicts(gaussian, factorized, verdict):
     text = readouts.readout_claim_text(comparison(gaussian, factorized))
@@ -106,7 +114,7 @@ def test_headline_text_uses_animal_means_and_handles_a_factorized_score_at_chanc
     assert readouts.headline_text(c) == (
         "On these data the Gaussian readout with the grid predictor changes the fraction oracle "
         "by +10.0 % relative to the factorized readout (means over animals 1.100 and 1.000), "
-        "with 15 times fewer parameters per neuron; the best variant is *Gaussian + grid*.")
+        "with 15 times fewer parameters per neuron; the best image-only variant is *Gaussian + grid*.")
     c["fraction_oracle"][1] = [-0.1, 0.0]
     assert "+1.150 in absolute terms" in readouts.headline_text(c)
 
@@ -225,13 +233,14 @@ def test_one_replicate_variants_are_marked_and_compared_on_common_animals():
     c = xr.Dataset({"fraction_oracle": (("variant", "animal"), fo),
                     "epochs": (("variant", "animal"), np.where(np.isnan(fo), np.nan, 20.0)),
                     "params_per_neuron": (("variant", "animal"), np.ones_like(fo))},
-                   coords={"variant": ["gaussian", "factorized", "gaussian_full"],
+                   coords={"variant": ["gaussian", "factorized", "point"],
                            "animal": ["a1", "a2", "a3"],
-                           "label": ("variant", ["Gaussian + grid", "factorized", "full"])})
-    assert list(readouts.trained(c, "gaussian_full")) == [True, False, False]
-    assert "the best variant is *full* (trained on 1 of the 3 animals)" in readouts.headline_text(c)
+                           "label": ("variant", ["Gaussian + grid", "factorized", "point"])})
+    assert list(readouts.trained(c, "point")) == [True, False, False]
+    best = "the best image-only variant is *point* (trained on 1 of the 3 animals)"
+    assert best in readouts.headline_text(c)
     table = readouts.comparison_table(c)
-    assert table.loc["full", "fraction oracle"] == "1.150 (1 animal)"
+    assert table.loc["point", "fraction oracle"] == "1.150 (1 animal)"
     half = T2 * np.std([0.73, 0.74, 0.73], ddof=1) / np.sqrt(3)
     lo, hi = 0.7333333 - half, 0.7333333 + half
     assert table.loc["factorized", "fraction oracle"] == f"0.733 [{lo:.3f}, {hi:.3f}]"

@@ -41,6 +41,8 @@ class Interval:
     def text(self, unit: str = " %", digits: int = 1) -> str:
         """'+15.7 % [95 % CI +4.6, +26.8]', or the mean and 'no interval'."""
         f = f"{{:+.{digits}f}}"
+        if self.n == 0:
+            return "no replicate to compare"
         if not self.known:
             return f"{f.format(self.mean)}{unit} (one replicate: no interval)"
         return (f"{f.format(self.mean)}{unit} [{100 * CONFIDENCE:.0f} % CI {f.format(self.lo)}, "
@@ -91,9 +93,12 @@ def verdict(iv: Interval, reported: float | None = None, what: str = "the report
     """Words for what an interval of a change says, against zero and against a
     reported change (both in the interval's units)."""
     if not iv.known:
-        return "cannot be tested: one replicate gives no interval"
+        return ("cannot be tested: one replicate gives no interval" if iv.n == 1 else
+                "cannot be tested: no replicate gives a value")
     ci = f"{100 * CONFIDENCE:.0f} % interval"
-    if iv.lo > 0 or iv.hi < 0:
+    if reported == 0:
+        reported = None  # no direction reported: the question is whether there is a change
+    if iv.excludes(0):
         sign = "a resolved gain" if iv.lo > 0 else "a resolved loss"
         if reported is None:
             return f"is {sign} (the {ci} excludes 0)"
@@ -103,7 +108,7 @@ def verdict(iv: Interval, reported: float | None = None, what: str = "the report
             return f"is {sign}, larger than {what} (the {ci} lies above it)"
         if iv.hi < reported:
             return f"is {sign}, smaller than {what} (the {ci} lies below it)"
-        return f"is {sign} that agrees with {what} (the {ci} excludes 0 and contains it)"
+        return f"is {sign} consistent with {what} (the {ci} excludes 0 and contains it)"
     if reported is None:
         return f"is not resolved (the {ci} contains 0)"
     if iv.lo <= reported <= iv.hi:

@@ -97,13 +97,17 @@ def oracle_text(rel: xr.Dataset, repeats: int) -> str:
     fo = metrics.fraction_oracle(c[ok], o[ok])
     side = ("below" if below > 0.5 else "above")
     share = below if below > 0.5 else 1 - below
-    return (f"The leave-one-out oracle lies {side} the image-only ceiling for {100 * share:.0f} % "
+    text = (f"The leave-one-out oracle lies {side} the image-only ceiling for {100 * share:.0f} % "
             f"of the neurons. The oracle predicts each trial from the mean of the {repeats - 1} "
-            f"other repeats of its image, which are noisy, so it underestimates what a perfect "
-            f"image-only model can do; scored as a model, the image-only ground truth reaches a "
-            f"fraction oracle of {fo:.2f}. A fraction oracle above 1 is therefore possible even "
-            f"for a model that sees only the image, and the ground-truth ceiling is the better "
-            f"yardstick: later chapters report both.")
+            f"other repeats of its image, which are noisy")
+    text += (", so it underestimates what a perfect image-only model can do" if below > 0.5 else
+             "; here that does not pull it below what a perfect image-only model can do")
+    text += (f". Scored as a model, the image-only ground truth reaches a fraction oracle of "
+             f"{fo:.2f}")
+    if fo > 1:
+        text += (": a fraction oracle above 1 is possible even for a model that sees only the "
+                 "image, and the ground-truth ceiling is the better yardstick")
+    return text + ". Later chapters report both."
 
 
 def ceiling_text(ours: dict, implied: dict) -> str:
@@ -114,11 +118,10 @@ def ceiling_text(ours: dict, implied: dict) -> str:
     a, b = ours["image_ceiling_single_trial_corr"], implied["single_trial_corr"]
     c, d = ours["image_ceiling_corr_to_avg"], implied["corr_to_avg"]
     side = lambda x, y: "above" if x > y else "below"
-    return (f"The in-silico image-only ceiling lies {side(a, b)} the implied one for single trials "
+    text = (f"The in-silico image-only ceiling lies {side(a, b)} the implied one for single trials "
             f"({a:.3f} against {b:.3f}, {100 * (a / b - 1):+.0f} %) and {side(c, d)} it for "
-            f"averages over repeats ({c:.3f} against {d:.3f}, {100 * (c / d - 1):+.0f} %): the "
-            f"simulated neurons are {'less' if a < b else 'more'} reliable than the recorded ones "
-            f"that calibration aimed at. The noise level was calibrated with the mechanisms outside "
-            f"the model class switched off and with a ceiling taken in-sample, both of which raise "
-            f"the ceiling. The chapters that follow score every model against the in-silico "
-            f"ceiling itself, so this offset changes how hard the data are, not any comparison.")
+            f"averages over repeats ({c:.3f} against {d:.3f}, {100 * (c / d - 1):+.0f} %)")
+    if (a < b) == (c < d):
+        text += (f": the simulated neurons are {'less' if a < b else 'more'} reliable than the "
+                 f"recorded ones that the noise level was calibrated against")
+    return text + ". Later chapters give every model's fraction of the in-silico ceilings."

@@ -18,8 +18,12 @@ extra features of any orientation, frequency and type at offsets of several
 pixels; a fraction of neurons driven by a luminance centre-surround feature
 (ON or OFF) that the bank does not contain; behaviour acting on the drive
 before the nonlinearity and additively after it; an eye-position gain field;
-and a torsion of the visual field with vertical eye position, so that eye
-movements are not a pure translation of every RF.
+and a rotation of the RF positions about the screen centre with vertical eye
+position (a torsion; preferred orientations stay), so that eye movements are
+not a pure translation of every RF. With ``well_specified`` the neurons are of
+the model class again; the data still differ from the simulator's first version
+(photographs split by tier, the ceiling's expectation, the gains of behaviour
+and of the state clipped separately).
 """
 
 from __future__ import annotations
@@ -226,11 +230,9 @@ class Population:
         return (total - torch.from_numpy(self._drive_mean)) / torch.from_numpy(self._drive_std)
 
     def stimulus_rate(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None,
-                      torsion=None, pre=None) -> torch.Tensor:
-        """Noise-free response at unit gain, (Q, N); ``pre`` (Q, N) is added to the
-        standardised drive before the nonlinearity (behaviour, :meth:`pre_drive`)."""
-        z = self.drive(images, shift_x, shift_y, rows, torsion)
-        return self.output(z if pre is None else z + torch.as_tensor(pre))
+                      torsion=None) -> torch.Tensor:
+        """Noise-free response at unit gain and mean behaviour, (Q, N)."""
+        return self.output(self.drive(images, shift_x, shift_y, rows, torsion))
 
     def output(self, z: torch.Tensor) -> torch.Tensor:
         """The output nonlinearity: a soft threshold of the standardised drive."""
@@ -246,12 +248,6 @@ class Population:
     def additive(self, behavior_z: np.ndarray) -> np.ndarray:
         """Behaviour's additive response after the nonlinearity (T, N), >= 0."""
         return (self.amplitude * np.maximum(behavior_z @ self.additive_weights.T, 0)).astype(np.float32)
-
-    def gain(self, behavior_z: np.ndarray, state: np.ndarray, eye_z: np.ndarray | None = None
-             ) -> np.ndarray:
-        """Multiplicative gain (T, N): :meth:`observable_gain` times the brain
-        state's gain."""
-        return self.observable_gain(behavior_z, eye_z) * self.state_gain(state)
 
     def observable_gain(self, behavior_z: np.ndarray, eye_z: np.ndarray | None = None) -> np.ndarray:
         """The gain of z-scored behaviour (T, 3) and, where given, of the z-scored

@@ -5,7 +5,10 @@ amounts of its training data; and the numbers Lurz et al. (2021) report.
 Every replicate is a held-out animal (leave one animal out): its own source
 core, trained on the other animals with the replicate's seed, and its own
 random training subsets. Intervals over replicates therefore include the
-variation between animals, source cores and subsets, not only the seed's."""
+variation between animals, source cores and subsets, not only the seed's. The
+replicates are not fully independent (each animal is in the others' source
+cores; the test images of all animals come from the same photographs), so the
+intervals may be somewhat too narrow."""
 
 from __future__ import annotations
 
@@ -160,15 +163,21 @@ def transfer_claims(curve: xr.Dataset, metric: str = "fraction_oracle") -> dict:
     at = lambda c, f: float(mean.sel(condition=c, fraction=f))
     d_small, t_small = at("direct", smallest), at("transfer", smallest)
     _, iv = _gain_at(curve, full, metric)
+    d_at_full = curve[metric].sel(condition="direct", fraction=full).values
+    gain = (f"by {iv.text()} relative to direct training (per held-out animal, {iv.n} animals); "
+            f"this {verdict(iv, GAIN.value, 'the reported ' + GAIN.signed)}"
+            if np.isfinite(d_at_full).all() and (d_at_full > 0).all() else
+            f"by {change_text(at('transfer', full), at('direct', full), 'direct training')} on "
+            f"the curves averaged over animals (direct training scores at or below zero, or not "
+            f"at all, for some animal, so no per-animal relative change is set against the "
+            f"reported {GAIN.signed})")
     needed = data_needed(mean.sel(condition="transfer"), at("direct", full))
     per_animal = [data_needed(curve[metric].sel(condition="transfer", animal=a),
                               float(curve[metric].sel(condition="direct", fraction=full, animal=a)))
                   for a in curve.animal.values]
     n_img = int(curve.n_train_images.sel(condition="direct", fraction=full).mean())
-    said = verdict(iv, GAIN.value, "the reported " + GAIN.signed)
     text = (f"With all {n_img} training images, transfer changes the "
-            f"{metric.replace('_', ' ')} by {iv.text()} relative to direct training (per "
-            f"held-out animal, {iv.n} animals); this {said}. "
+            f"{metric.replace('_', ' ')} {gain}. "
             f"With {100 * smallest:.0f} % of the images, the curves averaged over animals differ "
             f"by {change_text(t_small, d_small, 'direct training')}. By linear interpolation in "
             f"log data on the averaged curves, {_need_text(needed, smallest)}; animal by animal: "
