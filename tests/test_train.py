@@ -290,3 +290,22 @@ def test_missing_tiers_are_named_before_any_work(tiny_scans):
     with pytest.raises(ValueError, match=f"scan '{scan}' has no 'final_test' samples to score"):
         evaluate(m, tensors, {scan: ds}, "final_test")
     assert set(tensors[scan].tiers) == {"train", "validation", "test"}
+
+
+def test_batches_cover_each_pass_once_and_never_span_two_passes():
+    import torch
+
+    from v1lib.train import _batch, _sample_order
+
+    train = torch.arange(100, 110)  # 10 samples, batch 4: 3 batches per pass (4, 4, 2)
+    gen = torch.Generator().manual_seed(0)
+    order = _sample_order(train, steps=7, batch_size=4, gen=gen)  # 7 steps: 3 passes
+    assert len(order) == 30
+    batches = [_batch(order, s, 4, 10) for s in range(7)]
+    assert [len(b) for b in batches] == [4, 4, 2, 4, 4, 2, 4]
+    for p in range(2):  # every full pass sees every sample once
+        seen = torch.cat(batches[3 * p:3 * p + 3])
+        assert sorted(seen.tolist()) == list(range(100, 110))
+    assert torch.equal(batches[6], order[20:24])
+    # one pass is one random order: the default epoch draws no more than it needs
+    assert len(_sample_order(train, steps=3, batch_size=4, gen=gen)) == 10
