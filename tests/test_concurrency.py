@@ -250,3 +250,25 @@ def test_a_folder_made_for_its_lock_goes_when_nothing_was_made_in_it(tmp_path):
     with locked(tmp_path / "empty", folder=True):
         pass
     assert (tmp_path / "empty").is_dir()
+
+
+def test_two_html_builds_never_overlap(tmp_path, monkeypatch):
+    """build_html holds the lock of the book's _build folder while jupyter-book runs."""
+    active, overlaps = [], []
+
+    def fake_run(cmd, **kwargs):
+        active.append(1)
+        overlaps.append(len(active) > 1)
+        time.sleep(0.3)
+        active.pop()
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(book.subprocess, "run", fake_run)
+    (tmp_path / "book").mkdir()
+    threads = [threading.Thread(target=book.build_html, args=(tmp_path / "book",),
+                                kwargs={"log": lambda *_: None}) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == [False, False]

@@ -254,12 +254,15 @@ def against(seconds: float, budget: float | None) -> str:
 
 
 def build_html(book_dir: Path | None = None, log=print) -> Path:
-    """``jupyter-book build -W -n --keep-going``; returns the HTML folder."""
+    """``jupyter-book build -W -n --keep-going``, under the lock of the book's
+    ``_build`` folder (two builds at once would write the same files); returns
+    the HTML folder."""
     book_dir = Path(book_dir) if book_dir else paths.repo_root() / "book"
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir), "-W", "-n",
            "--keep-going"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with locked(book_dir / "_build", folder=True, log=lambda m: log(f"[book] HTML: {m}")):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
         raise RuntimeError(f"jupyter-book build failed:\n{tail}")
