@@ -63,7 +63,7 @@ from v1lib import chapter, ground_truth, probes
 from v1lib.evaluation import evaluate
 from v1lib.sim.static import simulator_config
 from v1lib.stats import mean_ci
-from v1lib.studies import readouts
+from v1lib.studies import readouts, tuning, upper_bound
 from v1lib.studies.static import fit_variant, replicates, study_settings, variant_config
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
@@ -82,6 +82,31 @@ display(Markdown(
     + readouts.budget_text(settings, prof["name"])))
 
 # %% [markdown]
+# ## An equal search for every readout
+#
+# The readouts differ in how many weights their L1 penalty acts on: the
+# factorized readout learns a spatial mask of the whole feature map per neuron,
+# the Gaussian readout one position. One shared regularisation strength would
+# favour one of them. Each readout kind therefore gets the same small search
+# of its regularisation, scored on the first animal's *validation* tier (the
+# test tier is not looked at), and every model below is trained at its
+# readout's best value.
+
+# %%
+search = tuning.readout_search(scans, profile, results_dir, device)
+tuned = tuning.tuned_options(search)
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for r, color in zip(search.readout.values, ("C0", "C1")):
+    v = search.val_score.sel(readout=r)
+    ax.plot(search.factor, v, "o-", color=color, label=f"{r} readout")
+    f = tuning.best_factors(search)[str(r)]
+    ax.plot([f], [float(v.sel(factor=f))], "*", color=color, ms=14)
+ax.set(xscale="log", xlabel="readout regularisation (× the profile's γ)",
+       ylabel="validation correlation", title=f"sensitivity on animal {search.attrs['animal']}")
+ax.legend(fontsize=8)
+display(Markdown(tuning.search_text(search)))
+
+# %% [markdown]
 # ## Training every variant
 #
 # Each variant is trained on each animal, one model per animal with its own
@@ -92,7 +117,8 @@ display(Markdown(
 # reloads them.
 
 # %%
-comparison = readouts.readout_comparison(scans, profile, results_dir=results_dir, device=device)
+comparison = readouts.readout_comparison(scans, profile, results_dir=results_dir, device=device,
+                                         tuned=tuned)
 
 # %% [markdown]
 # ## Which readout predicts best?
@@ -160,9 +186,8 @@ display(Markdown(readouts.readout_claim_text(comparison)))
 # Any verdict here holds for this training budget only: the note on
 # convergence above the table says which models ran into the epoch limit while
 # still improving, and a limit that cuts some variants short favours the
-# others. All variants share one readout regularisation and learning rate here;
-# a fair comparison at convergence gives each its own small search of them on
-# the validation tier.
+# others. Each readout has its own regularisation from the search above; the
+# learning rate is shared.
 #
 # Among the readouts that see only the image, and the grid predictor against
 # free positions:
@@ -193,7 +218,8 @@ if twin is None:
                      "simulated dataset only)."))
 else:
     twin_comparison = readouts.readout_comparison(twin, profile, variants=["gaussian", "factorized"],
-                                                  results_dir=results_dir, device=device)
+                                                  results_dir=results_dir, device=device,
+                                                  tuned=tuned)
     display(Markdown(readouts.worlds_text(comparison, twin_comparison)))
 
 # %% [markdown]
@@ -201,6 +227,29 @@ else:
 # readout's advantage there comes from the simulator being built like the
 # model; the gap with the mechanisms switched on is the one this book stands by.
 #
+# ## How far from a perfect core?
+#
+# An upper bound that only a simulation gives: the same Gaussian readout with
+# the grid predictor, trained the same way on each animal, on the simulator's
+# own feature bank in place of a trained core (frozen, so only the readout
+# learns; `v1lib.models.true_bank`). In the well-specified world this model
+# class contains the truth up to the output nonlinearity, so the bound should
+# come close to the ceiling; with the mechanisms switched on, what the bound
+# misses is out of reach of any core read out at one point per neuron.
+
+# %%
+if not upper_bound.available(scans):
+    display(Markdown("These data are not simulated: they have no true feature bank."))
+else:
+    gaussian = tuned.get("gaussian")
+    bound = upper_bound.upper_bound(scans, profile, results_dir, device, gaussian)
+    texts = [upper_bound.bound_text(comparison, bound, "default")]
+    if twin is not None:
+        twin_bound = upper_bound.upper_bound(twin, profile, results_dir, device, gaussian)
+        texts.append(upper_bound.bound_text(twin_comparison, twin_bound, "well-specified"))
+    display(Markdown(" ".join(texts)))
+
+# %% [markdown]
 # Lurz et al. introduced the grid predictor for data efficiency and transfer:
 # it ties neighbouring neurons' positions together through the retinotopic
 # map. In the in-silico V1 every neuron's RF centre scatters around that
@@ -224,7 +273,8 @@ image_only = [v for v in ("gaussian", "factorized") if v in comparison.variant.v
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 top = 0.0
 for v, color in zip(image_only, ("C0", "C1")):
-    fit = fit_variant({scan0: ds0}, profile, v, seed0, results_dir, device, show_progress=False)
+    fit = fit_variant({scan0: ds0}, profile, v, seed0, results_dir, device, show_progress=False,
+                      model=tuned.get(v))
     sc, summary, _ = evaluate(fit.model, fit.tensors, {scan0: ds0}, "test")
     label = readouts.LABELS[v]
     axes[0].scatter(sc.oracle_corr, sc.single_trial_corr, s=4, alpha=0.35, color=color,
@@ -262,7 +312,7 @@ for ax in axes:
 
 # %%
 full = fit_variant({scan0: ds0}, profile, "gaussian_full", seed0, results_dir, device,
-                   show_progress=False)
+                   show_progress=False, model=tuned.get("gaussian_full"))
 h, w = ds0.sizes["y"], ds0.sizes["x"]
 maps = ground_truth.rf_maps(full.model, scan0, (h, w))
 rf = ground_truth.compare_rf_centres(probes.map_centres(maps), ds0)

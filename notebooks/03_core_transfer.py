@@ -65,13 +65,16 @@ from v1lib.evaluation import evaluate
 from v1lib.published import PUBLISHED
 from v1lib.sim.static import simulator_config
 from v1lib.stats import mean_ci
-from v1lib.studies import readouts, transfer
+from v1lib.studies import readouts, transfer, tuning
 from v1lib.studies.static import replicates, study_settings, variant_config
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 chapter.glue_published("transfer_gain", "transfer_data_fraction")
 settings = study_settings(profile)
-_, base_cfg = variant_config(profile, "gaussian")
+# the Gaussian readout's regularisation from chapter 2's search (its models reload)
+gaussian = tuning.tuned_options(tuning.readout_search(scans, profile, results_dir, device)).get(
+    "gaussian")
+_, base_cfg = variant_config(profile, "gaussian", gaussian)
 # the held-out animals are chapter 2's replicates: their direct models with all
 # data are chapter 2's Gaussian + grid models, reloaded from the model cache
 reps = replicates(scans, settings)
@@ -87,7 +90,8 @@ display(Markdown(
 # ## The data-efficiency curve
 
 # %%
-curve, cores = transfer.transfer_curve(scans, profile, results_dir=results_dir, device=device)
+curve, cores = transfer.transfer_curve(scans, profile, results_dir=results_dir, device=device,
+                                       model=gaussian)
 core = cores[first]
 
 # %%
@@ -180,7 +184,7 @@ for ax, f in zip(np.atleast_1d(axes), fractions):
     corr = {}
     for c in ("direct", "transfer"):
         fit = transfer.condition_fit(scans, profile, first, first_seed, f, c, core,
-                                     results_dir=results_dir, device=device)
+                                     results_dir=results_dir, device=device, model=gaussian)
         corr[c] = evaluate(fit.model, fit.tensors, {first: scans[first]}, "test")[0].single_trial_corr
     ax.scatter(corr["direct"], corr["transfer"], s=4, alpha=0.35)
     lo = float(min(corr["direct"].min(), corr["transfer"].min()))

@@ -138,7 +138,9 @@ def test_stamp_records_profile(project):
 
 def test_budgets_are_read_in_minutes_and_checked(tmp_path):
     cpu = profiles.load("cpu")["budgets"]
-    assert cpu["chapters"]["02_readouts"] == 25 * 60 and cpu["book"] == 75 * 60
+    assert cpu["chapters"]["02_readouts"] == 12 * 60 and cpu["book"] == 75 * 60
+    static = [v for k, v in cpu["chapters"].items() if k[:2] in ("01", "02", "03")]
+    assert len(static) == 3 and sum(static) <= 25 * 60 and max(cpu["chapters"].values()) <= 12 * 60
     assert sum(cpu["chapters"].values()) <= cpu["book"]  # the chapters fit the book's budget
     root = copy_project(tmp_path / "p", with_chapters=False)
     path = root / "profiles" / "smoke.yaml"

@@ -387,3 +387,66 @@ def test_calibration_texts_are_computed_from_their_numbers():
     assert "mean of the 9 other repeats of its image, which are noisy, so it underestimates" in text
     fo = (0.5 * 0.4 + 0.4 * 0.3 + 0.2 * 0.3 + 0.1 * 0.05) / (0.4**2 + 0.3**2 + 0.3**2 + 0.05**2)
     assert f"fraction oracle of {fo:.2f}" in text
+
+
+def test_rf_extent_runs_along_the_preferred_stripes(worlds):
+    """The two extent points of a simple cell lie on its preferred grating's
+    stripes: at the preferred orientation they see the RF centre's phase, at the
+    orthogonal offset they do not."""
+    import torch
+
+    from v1lib.probes import gratings
+
+    pop = worlds[False]
+    bank = pop.bank
+    idx = [n for n in range(len(pop.rf_x)) if pop.feature_type[n] == "simple"
+           and 12 < pop.rf_x[n] < 52 and 10 < pop.rf_y[n] < 26][:20]
+    assert len(idx) >= 8
+    same, orth = [], []
+    for n in idx:
+        img = gratings(pop.orientation[n], pop.sf[n], 0.0, bank.shape, bank.deg_per_px)
+        comps = bank.components(torch.from_numpy(img.reshape(1, *bank.shape).astype(np.float32)))
+        zr, zi = comps[0][0], comps[1][0]
+        chan = bank._codes(torch.tensor([pop.primary[n]]))[0]
+
+        def phase(dx, dy, n=n, zr=zr, zi=zi, chan=chan):
+            x, y = pop.rf_x[n] + dx, pop.rf_y[n] + dy
+            return float(torch.angle(_at(zr, chan, x, y) + 1j * _at(zi, chan, x, y)))
+
+        dx, dy = pop.pool_dx[n, 3], pop.pool_dy[n, 3]
+        assert np.hypot(dx, dy) > 1.0
+        wrap = lambda a: abs((a + np.pi) % (2 * np.pi) - np.pi)
+        same.append(wrap(phase(dx, dy) - phase(0, 0)))
+        orth.append(wrap(phase(-dy, dx) - phase(0, 0)))
+    assert np.median(same) < 0.1 < 0.5 < np.median(orth)
+
+
+def _at(maps, chan, x, y):
+    """Bilinear value of channel ``chan`` of (C, h, w) ``maps`` at (x, y)."""
+    import torch
+
+    from v1lib.sim.features import bilinear
+
+    xy = [torch.tensor([[float(v)]]) for v in (x, y)]
+    return bilinear(maps[None], chan, torch.zeros(1, dtype=torch.long), *xy)[0, 0]
+
+
+def test_the_screen_surround_reads_grey(worlds):
+    """Off the screen every feature is zero: points beyond the edge do not read
+    the edge pixels (the weight fades over one pixel)."""
+    import torch
+
+    from v1lib.sim.features import on_screen
+
+    x = torch.tensor([[3.0, -0.5, -3.0, 63.0, 63.5, 70.0]])
+    got = on_screen(x, torch.full_like(x, 2.0), (36, 64))
+    assert got[0].tolist() == pytest.approx([1.0, 0.5, 0.0, 1.0, 0.5, 0.0])
+    assert float(on_screen(torch.tensor(3.0), torch.tensor(-1.0), (36, 64))) == 0.0
+    pop = worlds[False]
+    imgs = torch_images(np.random.default_rng(2), 4)
+    comps = pop.bank.components(imgs)
+    index = torch.from_numpy(pop.primary[:5])
+    far = torch.full((4, 5), -4.0)
+    assert (pop.bank.sample_from(comps, index, far, far) == 0).all()
+    edge = pop.bank.sample_from(comps, index, torch.zeros(4, 5), torch.zeros(4, 5))
+    assert torch.isfinite(edge).all() and edge.abs().sum() > 0

@@ -290,3 +290,45 @@ def test_worlds_and_ln_texts_pair_animals_and_read_off_intervals():
 
 def test_the_well_specified_twin_exists_for_the_profiles_own_data_only():
     assert readouts.well_specified_twin("smoke", "some/recording.nc") is None
+
+
+def search(gaussian, factorized, factors=(0.1, 1.0, 10.0), base=0.01):
+    v = np.array([gaussian, factorized], dtype=float)
+    return xr.Dataset({"val_score": (("readout", "factor"), v)},
+                      coords={"readout": ["gaussian", "factorized"], "factor": list(factors),
+                              "gamma_readout": ("factor", [base * f for f in factors])},
+                      attrs={"animal": "a1", "seed": 1, "base_gamma_readout": base})
+
+
+def test_the_search_gives_each_readout_kind_its_own_best_value():
+    from v1lib.studies import tuning
+
+    s = search([0.20, 0.25, 0.21], [0.22, 0.18, 0.10])
+    assert tuning.best_factors(s) == {"gaussian": 1.0, "factorized": 0.1}
+    opts = tuning.tuned_options(s)
+    # every Gaussian-readout variant takes the Gaussian readout's value
+    for v in ("gaussian", "gaussian_free", "linear", "gaussian_full"):
+        assert opts[v] == {"gamma_readout": pytest.approx(0.01)}
+    assert opts["factorized"] == {"gamma_readout": pytest.approx(0.001)}
+    assert "point" not in opts and tuning.tuned_options(None) == {}
+    text = tuning.search_text(s)
+    assert "edge of the range" in text and text.count("edge of the range") == 1  # factorized only
+    # a tie goes to the value nearest the profile's own
+    assert tuning.best_factors(search([0.2, 0.2, 0.2], [0.3, 0.3, 0.1]))["factorized"] == 1.0
+
+
+def test_the_search_trains_each_readout_at_each_value_on_validation_data(tiny_scans, tmp_path):
+    from v1lib.studies import tuning
+
+    s = tuning.readout_search(tiny_scans, "smoke", tmp_path)
+    factors = tuning.search_factors("smoke")
+    assert list(s.factor.values) == factors and len(factors) > 1
+    assert set(s.readout.values) == {"gaussian", "factorized"}
+    assert np.isfinite(s.val_score.values).all()
+    assert s.attrs["animal"] == list(tiny_scans)[0]
+    # the tuned models are the ones the comparison then trains (same folder: cached)
+    comp = readouts.readout_comparison({k: tiny_scans[k] for k in list(tiny_scans)},
+                                       "smoke", ["gaussian", "factorized"], tmp_path,
+                                       tuned=tuning.tuned_options(s))
+    assert comp.gamma_readout.sel(variant="factorized") == pytest.approx(
+        s.attrs["base_gamma_readout"] * tuning.best_factors(s)["factorized"])

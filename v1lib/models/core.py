@@ -120,6 +120,8 @@ class Stacked2dCore(nn.Module):
         return self.config.gamma_input * laplace_l2norm(self.layers[0][0].weight)
 
 
+from .true_bank import TrueBankConfig, TrueBankCore  # noqa: E402  (the upper bound)
+
 # name -> (configuration class, core class): what a model configuration's
 # ``core_type`` can name
-CORES = {"stacked2d": (CoreConfig, Stacked2dCore)}
+CORES = {"stacked2d": (CoreConfig, Stacked2dCore), "true_bank": (TrueBankConfig, TrueBankCore)}

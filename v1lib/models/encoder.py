@@ -32,11 +32,12 @@ from .modulator import MODULATORS
 from .normalizer import Normalizer, ScanInfo
 from .readouts import POSITIONED, READOUTS
 from .shifter import SHIFTERS
+from .true_bank import TrueBankConfig
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    core: CoreConfig = field(default_factory=CoreConfig)
+    core: CoreConfig | TrueBankConfig = field(default_factory=CoreConfig)
     core_type: str = "stacked2d"  # a key of CORES
     readout: str = "gaussian"  # a key of READOUTS
     grid_predictor: bool = True  # Gaussian only: positions from cortical coordinates
@@ -63,12 +64,14 @@ class ModelConfig:
             check_types(core_cls, d["core"], source, prefix="core.")
             d["core"] = core_cls(**d["core"])
         cfg = cls(**d)
-        for k in ("input_kernel", "hidden_kernel"):
-            if getattr(cfg.core, k) % 2 == 0:
-                raise ValueError(f"{source}: core option '{k}' must be odd (got "
-                                 f"{getattr(cfg.core, k)}): 'same' padding needs a centre pixel")
-        if error := stack_error(cfg.core.stack, cfg.core.layers):
-            raise ValueError(f"{source}: {error}")
+        if isinstance(cfg.core, CoreConfig):
+            for k in ("input_kernel", "hidden_kernel"):
+                if getattr(cfg.core, k) % 2 == 0:
+                    raise ValueError(f"{source}: core option '{k}' must be odd (got "
+                                     f"{getattr(cfg.core, k)}): 'same' padding needs a centre "
+                                     "pixel")
+            if error := stack_error(cfg.core.stack, cfg.core.layers):
+                raise ValueError(f"{source}: {error}")
         if cfg.shifter and cfg.readout not in POSITIONED:
             raise ValueError(f"{source}: the {cfg.readout} readout has no position for a shifter "
                              f"to move; use readout {' or '.join(map(repr, POSITIONED))} with a "

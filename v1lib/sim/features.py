@@ -178,7 +178,17 @@ class FeatureBank:
         surround = F.interpolate(surround.view(B, S * O, *small.shape[-2:]), size=(h, w),
                                  mode="bilinear", align_corners=False).view(B, S, O, h, w)
         denom = scale + pooled[:, :, None] + c.surround_weight * surround
-        return z.real, z.imag, denom.view(B, S * O, h, w)
+        # contiguous: each is read by flat index many times (a view would be copied each time)
+        return z.real.contiguous(), z.imag.contiguous(), denom.view(B, S * O, h, w)
+
+    def dense(self, images: torch.Tensor) -> torch.Tensor:
+        """Every feature of the bank at every pixel: (B, len(features), H, W)."""
+        zr, zi, d = self.components(images)
+        chan, orth, kind, phase = self._codes(torch.arange(len(self.features)))
+        chan, orth = chan.to(zr.device), orth.to(zr.device)
+        at = lambda t: t.to(zr.device).view(1, -1, 1, 1)
+        return self._nonlinear(at(kind), at(phase), zr[:, chan], zi[:, chan], d[:, chan],
+                               zr[:, orth], zi[:, orth], d[:, orth])
 
     def _codes(self, index: torch.Tensor):
         """Channel, orthogonal channel, type code and phase of features ``index``."""
@@ -207,8 +217,8 @@ class FeatureBank:
 
         Query q reads image ``rows[q]`` (default: query q reads image q), so that
         repeated presentations of one image at different eye positions share the
-        filtering. ``x``, ``y`` are (Q, N) or (N,); positions outside the screen
-        read the edge (clamped). Filter outputs and normalisation pools are
+        filtering. ``x``, ``y`` are (Q, N) or (N,); positions off the screen
+        read grey: zero (:func:`on_screen`). Filter outputs and normalisation pools are
         interpolated bilinearly, the nonlinearity is applied at the point.
         Returns (Q, N).
         """
@@ -219,17 +229,19 @@ class FeatureBank:
         rows = rows.to(zr.device)
         chan, orth, kind, phase = self._codes(index)
         chan, orth, kind, phase = (t.to(zr.device) for t in (chan, orth, kind, phase))
-        x = (x.expand(Q, -1) if x.dim() == 1 else x).clamp(0, w - 1)
-        y = (y.expand(Q, -1) if y.dim() == 1 else y).clamp(0, h - 1)
+        x = x.expand(Q, -1) if x.dim() == 1 else x
+        y = y.expand(Q, -1) if y.dim() == 1 else y
         interp = lambda maps, channels: bilinear(maps, channels, rows, x, y)
-        return self._nonlinear(kind, phase, interp(zr, chan), interp(zi, chan), interp(d, chan),
-                               interp(zr, orth), interp(zi, orth), interp(d, orth))
+        value = self._nonlinear(kind, phase, interp(zr, chan), interp(zi, chan), interp(d, chan),
+                                interp(zr, orth), interp(zi, orth), interp(d, orth))
+        return value * on_screen(x, y, (h, w))
 
 
 def bilinear(maps: torch.Tensor, channels: torch.Tensor, rows: torch.Tensor, x: torch.Tensor,
              y: torch.Tensor) -> torch.Tensor:
     """Channel ``channels[n]`` of map ``rows[q]`` (of ``maps``, (B, C, h, w)) at
-    ``(x[q, n], y[q, n])`` pixels, bilinearly interpolated; (Q, N)."""
+    ``(x[q, n], y[q, n])`` pixels, bilinearly interpolated; (Q, N). Positions off
+    the map read its edge (see :func:`on_screen`)."""
     B, C, h, w = maps.shape
     x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
     x0, y0 = x.floor().long().clamp(max=w - 2), y.floor().long().clamp(max=h - 2)
@@ -239,6 +251,16 @@ def bilinear(maps: torch.Tensor, channels: torch.Tensor, rows: torch.Tensor, x: 
     flat = maps.reshape(-1)  # index it directly: no copy of a map per query
     base = rows.view(-1, 1) * (C * h * w) + channels.view(1, -1) * (h * w)
     return sum(wt * flat[base + off] for wt, off in zip(weights, offsets))
+
+
+def on_screen(x: torch.Tensor, y: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """1 on the screen, fading linearly to 0 over the pixel beyond each edge.
+
+    A feature read off the screen sees the monitor's grey surround, which drives
+    no feature of the bank: multiply a feature's value by this weight."""
+    h, w = shape
+    beyond = lambda v, n: torch.relu(-v) + torch.relu(v - (n - 1))
+    return (1 - beyond(x, w)).clamp(min=0) * (1 - beyond(y, h)).clamp(min=0)
 
 
 def _fft_size(n: int) -> int:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..data.static import BEHAVIOR_VARS
-from .features import FEATURE_TYPES, FeatureBank, bilinear
+from .features import FEATURE_TYPES, FeatureBank, bilinear, on_screen
 
 
 @dataclass(frozen=True)
@@ -170,9 +170,9 @@ class Population:
         feats, bank = self.bank.features, self.bank
         sigma = np.array([bank.config.envelope_periods / feats[k].sf for k in self.primary]) \
             / bank.deg_per_px  # envelope sigma of the primary feature, px
-        theta = np.deg2rad(self.orientation)  # stripes run along (cos, -sin) on the screen
+        theta = np.deg2rad(self.orientation)  # stripes run along (cos, sin) in screen pixels
         cols = [(self.primary, np.full(n, c.extent), s * 0.5 * sigma * np.cos(theta),
-                 -s * 0.5 * sigma * np.sin(theta)) for s in (1, -1)]
+                 s * 0.5 * sigma * np.sin(theta)) for s in (1, -1)]
         energy = {(f.orientation, f.sf): k for k, f in enumerate(feats) if f.type == "complex"}
         ring = np.array([energy[(feats[k].orientation, feats[k].sf)] for k in self.primary])
         self.surround = np.abs(rng.normal(*c.surround_weight, n)).astype(np.float32)
@@ -224,8 +224,9 @@ class Population:
             total = total + torch.from_numpy(self.pool_weight[:, j])[None] * f
         if self.outside_sign.any():
             x, y = where(0.0, 0.0)
+            x, y = x.expand(Q, -1), y.expand(Q, -1)
             lum = bilinear(self.bank.luminance(images), torch.zeros(len(self.rf_x), dtype=torch.long),
-                           rows, x.expand(Q, -1), y.expand(Q, -1))
+                           rows, x, y) * on_screen(x, y, self.bank.shape)
             total = total + torch.relu(torch.from_numpy(self.outside_sign)[None] * lum)
         return (total - torch.from_numpy(self._drive_mean)) / torch.from_numpy(self._drive_std)
 

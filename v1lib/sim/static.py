@@ -32,7 +32,7 @@ from .stimuli import mix_error, mixed_images
 
 # Bump when a change of the simulator's code changes its output for a given
 # config and seed: cached datasets are keyed by it.
-SIMULATOR_VERSION = 3
+SIMULATOR_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,11 @@ TABLE_METRICS = {
 
 
 def readout_comparison(scans, profile: str, variants=None, results_dir=None,
-                       device="cpu") -> xr.Dataset:
+                       device="cpu", tuned: dict | None = None) -> xr.Dataset:
     """Train every variant on every replicate animal (its own scan and seed; the
-    profile's ``one_replicate`` variants on the first only); score each on its
-    animal's test tier. Returns the population metrics with dims (variant,
+    profile's ``one_replicate`` variants on the first only), with its model
+    options in ``tuned`` (variant -> options, :func:`.tuning.tuned_options`);
+    score each on its animal's test tier. Returns the population metrics with dims (variant,
     animal), a ``seed`` coordinate along ``animal``, NaN where a variant was not
     trained on an animal."""
     st = study_settings(profile)
@@ -49,7 +50,7 @@ def readout_comparison(scans, profile: str, variants=None, results_dir=None,
     def run(variant, animal):
         seed = dict(reps)[animal]
         fit = fit_variant({animal: scans[animal]}, profile, variant, seed, results_dir, device,
-                          show_progress=False)
+                          show_progress=False, model=(tuned or {}).get(variant))
         h = fit.history
         return {**tier_scores(fit, scans), "params_per_neuron": params_per_neuron(fit),
                 "epochs": int(h.attrs["epochs"]),
@@ -60,8 +61,10 @@ def readout_comparison(scans, profile: str, variants=None, results_dir=None,
     jobs = [(v, a) for v in variants for a, _ in (reps[:1] if v in st["one_replicate"] else reps)]
     out = sweep(jobs, run, ("variant", "animal"), desc="readout comparison")
     animals = [a for a, _ in reps]
+    gamma = [variant_config(profile, v, (tuned or {}).get(v))[0].gamma_readout for v in variants]
     return out.reindex(animal=animals).assign_coords(
-        label=("variant", [LABELS[v] for v in variants]), seed=("animal", [s for _, s in reps]))
+        label=("variant", [LABELS[v] for v in variants]), seed=("animal", [s for _, s in reps]),
+        gamma_readout=("variant", gamma))
 
 
 def trained(comparison: xr.Dataset, variant: str) -> np.ndarray:
@@ -88,6 +91,8 @@ def comparison_table(comparison: xr.Dataset) -> pd.DataFrame:
         row = {name: cell(comparison[k].sel(variant=v).values[keep])
                for k, name in TABLE_METRICS.items() if k in comparison}
         row["params / neuron"] = f"{float(comparison.params_per_neuron.sel(variant=v).mean()):,.0f}"
+        if "gamma_readout" in comparison.coords:
+            row["readout γ"] = f"{float(comparison.gamma_readout.sel(variant=v)):.2g}"
         row["epochs"] = f"{float(comparison.epochs.sel(variant=v).mean()):.0f}"
         row["animals"] = int(keep.sum())
         rows[str(comparison.label.sel(variant=v).item())] = row

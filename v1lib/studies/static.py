@@ -49,10 +49,13 @@ def model_configs(profile: str, **options) -> tuple[ModelConfig, TrainConfig]:
     return model, TrainConfig.from_dict(s.get("train", {}), source=source)
 
 
-def variant_config(profile: str, variant: str) -> tuple[ModelConfig, TrainConfig]:
+def variant_config(profile: str, variant: str, model: dict | None = None
+                   ) -> tuple[ModelConfig, TrainConfig]:
+    """The configurations of ``variant`` under ``profile``, with the model
+    options ``model`` (e.g. a tuned ``gamma_readout``) set on top."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant '{variant}'; choose from {list(VARIANTS)}")
-    return model_configs(profile, **VARIANTS[variant])
+    return model_configs(profile, **{**VARIANTS[variant], **(model or {})})
 
 
 def study_settings(profile: str) -> dict:
@@ -92,8 +95,9 @@ def replicates(scans: dict, settings: dict) -> list[tuple[str, int]]:
 
 
 def fit_variant(scans, profile: str, variant: str, seed: int, results_dir=None, device="cpu",
-                show_progress: bool = True, **train_options) -> FitResult:
-    model_cfg, train_cfg = variant_config(profile, variant)
+                show_progress: bool = True, model: dict | None = None,
+                **train_options) -> FitResult:
+    model_cfg, train_cfg = variant_config(profile, variant, model)
     train_cfg = dataclasses.replace(train_cfg, **train_options)
     return fit_cached(scans, model_cfg, train_cfg, seed, results_dir, device,
                       show_progress=show_progress)

@@ -45,19 +45,21 @@ def fraction_config(base: TrainConfig, fraction: float, n_train: int, subset_see
 
 
 def source_cores(scans, profile: str, variant: str = "gaussian", results_dir=None,
-                 device="cpu") -> dict[str, FitResult]:
+                 device="cpu", model: dict | None = None) -> dict[str, FitResult]:
     """For every replicate animal, the model trained on all the other animals
-    with the replicate's seed (its core is what transfers)."""
+    with the replicate's seed (its core is what transfers); ``model``: model
+    options (a tuned ``gamma_readout``)."""
     reps = replicates(scans, study_settings(profile))
     if len(scans) < 2:
         raise ValueError("core transfer needs at least two scans")
     return {a: fit_variant({k: v for k, v in scans.items() if k != a}, profile, variant, seed,
-                           results_dir, device, show_progress=False) for a, seed in reps}
+                           results_dir, device, show_progress=False, model=model)
+            for a, seed in reps}
 
 
 def condition_fit(scans, profile: str, animal: str, seed: int, fraction: float, condition: str,
                   core: FitResult | None = None, variant: str = "gaussian", results_dir=None,
-                  device="cpu") -> FitResult:
+                  device="cpu", model: dict | None = None) -> FitResult:
     """The model of one point of a transfer curve: trained on ``fraction`` of
     ``animal``'s training images, directly or (``condition`` 'transfer') as a
     new readout on the frozen ``core``."""
@@ -65,7 +67,7 @@ def condition_fit(scans, profile: str, animal: str, seed: int, fraction: float, 
         raise ValueError(f"unknown condition '{condition}'; choose 'direct' or 'transfer'")
     if condition == "transfer" and core is None:
         raise ValueError("the transfer condition needs the source core")
-    model_cfg, base_cfg = variant_config(profile, variant)
+    model_cfg, base_cfg = variant_config(profile, variant, model)
     n_train = int((scans[animal].tier == "train").sum())
     transfer = condition == "transfer"
     cfg = fraction_config(base_cfg, fraction, n_train, seed, freeze_core=transfer)
@@ -74,23 +76,25 @@ def condition_fit(scans, profile: str, animal: str, seed: int, fraction: float, 
 
 
 def transfer_curve(scans, profile: str, variant: str = "gaussian", fractions=None,
-                   results_dir=None, device="cpu") -> tuple[xr.Dataset, dict[str, FitResult]]:
+                   results_dir=None, device="cpu", model: dict | None = None
+                   ) -> tuple[xr.Dataset, dict[str, FitResult]]:
     """Core transfer to each held-out animal across amounts of its training data.
 
     For every replicate animal, a core is trained on every other scan; then, on
     ``fraction`` of the held-out animal's training images, a model is either
     trained directly (core and readout) or gets a new readout on the frozen
     transferred core. Both are scored on the held-out animal's test tier.
+    Every model gets the model options ``model`` (a tuned ``gamma_readout``).
     Returns metrics with dims (condition, fraction, animal) and the source
     models by held-out animal."""
     st = study_settings(profile)
     fractions = sorted(fractions or st["fractions"])
     reps = dict(replicates(scans, st))
-    cores = source_cores(scans, profile, variant, results_dir, device)
+    cores = source_cores(scans, profile, variant, results_dir, device, model)
 
     def run(condition, fraction, animal):
         fit = condition_fit(scans, profile, animal, reps[animal], fraction, condition,
-                            cores[animal], variant, results_dir, device)
+                            cores[animal], variant, results_dir, device, model)
         h = fit.history
         return {**tier_scores(fit, {animal: scans[animal]}),
                 "n_train_images": len(fit.tensors[animal].tiers["train"]),
