@@ -106,6 +106,15 @@ def test_shift_tail_text_names_overshoot_and_agreement():
     assert "stays within 5 %" in ground_truth.shift_tail_text(agree)
 
 
+def test_shift_tail_text_names_a_shifter_that_moves_against_the_truth():
+    agree = xr.Dataset({"corr": ("eye_axis", [0.99, -0.95]), "tail_slope": ("eye_axis", [0.98, -0.3])},
+                       coords={"eye_axis": ["x", "y"]})
+    text = ground_truth.shift_tail_text(agree)
+    assert text.startswith("The shifter moves the RFs against the true shift on axis y (r = -0.95)")
+    assert "on axis y the shifter moves the RFs the opposite way (tail slope -0.30)" in text
+    assert "axis x" not in text
+
+
 def test_recovered_gain_weights_read_a_log_linear_modulator():
     """A modulator whose log gain is linear in z-scored behaviour gives back its weights."""
     cfg = ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5), modulator="mlp")

@@ -332,3 +332,4 @@ def test_the_search_trains_each_readout_at_each_value_on_validation_data(tiny_sc
                                        tuned=tuning.tuned_options(s))
     assert comp.gamma_readout.sel(variant="factorized") == pytest.approx(
         s.attrs["base_gamma_readout"] * tuning.best_factors(s)["factorized"])
+

@@ -113,20 +113,30 @@ def recovered_gain_weights(model: Encoder, scan: str, ds: xr.Dataset) -> xr.Data
 
 
 def shift_tail_text(agreement: xr.Dataset, tolerance: float = 0.05) -> str:
-    """Words for the shifter at the largest shifts: on which eye axis its tail
-    slope misses 1 by more than ``tolerance``, and which way."""
+    """Words for the shifter: on which eye axis it moves the RFs against the
+    truth (a negative correlation), and at the largest shifts, on which axis
+    its tail slope misses 1 by more than ``tolerance``, and which way."""
+    corr = agreement.get("corr", xr.zeros_like(agreement.tail_slope))
+    against = [f"on axis {a} (r = {float(corr.sel(eye_axis=a)):.2f})"
+               for a in agreement.eye_axis.values if float(corr.sel(eye_axis=a)) < 0]
+    head = ("The shifter moves the RFs against the true shift " + " and ".join(against)
+            + ": it has not recovered the eye movements on that axis. ") if against else ""
     off = []
     for a in agreement.eye_axis.values:
         t = float(agreement.tail_slope.sel(eye_axis=a))
-        if np.isfinite(t) and abs(t - 1) > tolerance:
+        if not np.isfinite(t) or abs(t - 1) <= tolerance:
+            continue
+        if t < 0:
+            off.append(f"on axis {a} the shifter moves the RFs the opposite way (tail slope {t:.2f})")
+        else:
             off.append(f"on axis {a} the shifter moves the RFs {100 * abs(t - 1):.0f} % too "
                        f"{'little' if t < 1 else 'far'} (tail slope {t:.2f})")
     if off:
-        return "At the largest shifts, " + "; ".join(off) + "."
+        return head + "At the largest shifts, " + "; ".join(off) + "."
     slopes = ", ".join(f"{a}: {float(v):.2f}" for a, v in
                        zip(agreement.eye_axis.values, agreement.tail_slope.values))
-    return (f"At the largest shifts the shifter's gain stays within {100 * tolerance:.0f} % of "
-            f"the truth (tail slopes {slopes}).")
+    return (head + f"At the largest shifts the shifter's gain stays within "
+            f"{100 * tolerance:.0f} % of the truth (tail slopes {slopes}).")
 
 
 def gain_agreement(weights: xr.Dataset, neurons=None) -> pd.DataFrame:
