@@ -233,9 +233,11 @@ else:
 # the grid predictor, trained the same way on each animal, on the simulator's
 # own feature bank in place of a trained core (frozen, so only the readout
 # learns; `v1lib.models.true_bank`). In the well-specified world this model
-# class contains the truth up to the output nonlinearity, so the bound should
-# come close to the ceiling; with the mechanisms switched on, what the bound
-# misses is out of reach of any core read out at one point per neuron.
+# class contains the truth up to the output nonlinearity (ELU + 1 here, a soft
+# threshold in the simulator) and the readout's Gaussian blur of each position,
+# so a fully trained bound would come close to the ceiling there; with the
+# mechanisms switched on, what the bound misses is out of reach of any core
+# read out at one point per neuron.
 
 # %%
 if not upper_bound.available(scans):
@@ -250,6 +252,11 @@ else:
     display(Markdown(" ".join(texts)))
 
 # %% [markdown]
+# A bound well short of 1 in the well-specified world says how much the
+# readout's training leaves on the table at this budget, and it applies to the
+# trained models as well; the gap between the trained core and the bound is
+# what a better core could add.
+#
 # Lurz et al. introduced the grid predictor for data efficiency and transfer:
 # it ties neighbouring neurons' positions together through the retinotopic
 # map. In the in-silico V1 every neuron's RF centre scatters around that

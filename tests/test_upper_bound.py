@@ -55,5 +55,9 @@ def test_bound_text_pairs_animals_and_reads_the_difference_off_its_interval():
     text = upper_bound.bound_text(comp, bound, "default")
     assert "reaches 0.807 [" in text and "the trained core 0.600 [" in text
     assert "0.207 of the ceiling below the bound" in text and "a resolved difference" in text
+    assert "ran into the limit" not in text
+    capped = bound.assign(epochs=("animal", [20, 20, 14])).assign_attrs(max_epochs=20)
+    assert "2 of 3 readouts of the bound ran into the limit of 20 epochs" in upper_bound.bound_text(
+        comp, capped, "default")
     noisy = bound.assign({key: ("animal", [0.50, 0.75, 0.60])})
     assert "not resolved" in upper_bound.bound_text(comp, noisy, "default")

@@ -52,7 +52,8 @@ def upper_bound(scans, profile: str, results_dir=None, device="cpu",
                          dict(reps)[animal], results_dir, device, show_progress=False)
         return {**tier_scores(fit, {animal: ds}), "epochs": int(fit.history.attrs["epochs"])}
 
-    return sweep([(a,) for a, _ in reps], run, ("animal",), desc="true-bank upper bound")
+    out = sweep([(a,) for a, _ in reps], run, ("animal",), desc="true-bank upper bound")
+    return out.assign_attrs(max_epochs=train_cfg.max_epochs)
 
 
 def bound_text(comparison: xr.Dataset, bound: xr.Dataset, world: str) -> str:
@@ -67,6 +68,13 @@ def bound_text(comparison: xr.Dataset, bound: xr.Dataset, world: str) -> str:
     gap = (f"the trained core is {abs(d.mean):.3f} of the ceiling "
            f"{'below' if d.mean < 0 else 'above'} the bound ({span(d)}, paired by animal), "
            + ("a resolved difference" if d.excludes(0) else "not resolved by these animals"))
-    return (f"In the {world} world, the Gaussian readout on the true bank reaches {span(b)} of "
+    text = (f"In the {world} world, the Gaussian readout on the true bank reaches {span(b)} of "
             f"the image-only ceiling (mean and 95 % t-interval over {b.n} animals), the trained "
             f"core {span(t)}: {gap}.")
+    if "epochs" in bound and "max_epochs" in bound.attrs:
+        capped = int((bound.epochs >= bound.attrs["max_epochs"]).sum())
+        if capped:
+            text += (f" {capped} of {bound.sizes['animal']} readouts of the bound ran into the "
+                     f"limit of {bound.attrs['max_epochs']} epochs, so the bound is a bound at "
+                     f"this budget.")
+    return text
