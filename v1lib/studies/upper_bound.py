@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import xarray as xr
 
 from ..model_cache import fit_cached
 from ..models.encoder import ModelConfig
+from ..models.normalizer import input_stats
 from ..models.true_bank import TrueBankConfig
 from ..sim.static import simulator_config
 from ..stats import t_interval
@@ -31,10 +31,10 @@ def true_bank_config(ds: xr.Dataset, profile: str, model: dict | None = None) ->
     profile's core."""
     base, _ = variant_config(profile, "gaussian", model)
     sim = simulator_config(ds)
-    train = ds.images.values[ds.tier.values == "train"].astype(np.float64)
+    stats = input_stats(ds.images.values[ds.tier.values == "train"], per_column=False, center=True)
     core = TrueBankConfig(height=sim.height, width=sim.width, deg_per_px=sim.deg_per_px,
                           bank=dataclasses.asdict(sim.features),
-                          stimulus_mean=float(train.mean()), stimulus_std=float(train.std()),
+                          stimulus_mean=float(stats.mean), stimulus_std=float(stats.std),
                           stride=base.core.stride)
     return dataclasses.replace(base, core_type="true_bank", core=core)
 
