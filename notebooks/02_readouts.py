@@ -112,9 +112,14 @@ display(Markdown(tuning.search_text(search)))
 # Each variant is trained on each animal, one model per animal with its own
 # seed, with the recipe of the Lurz and Sensorium code (Poisson loss, Adam,
 # early stopping on the
-# validation correlation with learning-rate decay; see `v1lib.train`). Trained
-# models are cached under `results/models/`, so re-running this chapter
-# reloads them.
+# validation correlation with learning-rate decay; see `v1lib.train`). Every
+# readout starts from each neuron's mean response (its bias), as the Lurz
+# code's readouts do (the Sensorium baseline starts at 0): started from one
+# shared prediction, the first
+# steps move every neuron's position the same way, and with a frozen core
+# (chapter 3) the grid predictor could run all neurons into one corner of the
+# feature map and stay there. Trained models are cached under
+# `results/models/`, so re-running this chapter reloads them.
 
 # %%
 comparison = readouts.readout_comparison(scans, profile, results_dir=results_dir, device=device,

@@ -65,7 +65,7 @@ from v1lib.evaluation import evaluate
 from v1lib.published import PUBLISHED
 from v1lib.sim.static import simulator_config
 from v1lib.stats import mean_ci
-from v1lib.studies import readouts, transfer, tuning
+from v1lib.studies import negative_control, readouts, transfer, tuning
 from v1lib.studies.static import replicates, study_settings, variant_config
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
@@ -93,6 +93,7 @@ display(Markdown(
 curve, cores = transfer.transfer_curve(scans, profile, results_dir=results_dir, device=device,
                                        model=gaussian)
 core = cores[first]
+bank = simulator_config(scans[first]).features
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -145,6 +146,61 @@ display(Markdown(claims["text"]))
 display(Markdown(transfer.transfer_budget_text(cores, curve, base_cfg.max_epochs)))
 
 # %% [markdown]
+# ## A negative control: a V1 that computes other features
+#
+# Transfer works here because every simulated animal reads the same feature
+# bank. An animal whose neurons read *another* bank should not profit as much.
+# The control animal below reads a bank of finer spatial frequencies and other
+# orientations; its neurons, images and noise are its own (another seed),
+# though its images are new crops of the same photographs, for lack of more
+# photographs. Each source core of the curve gets a new readout on it, at the
+# smallest and the largest amount of data, against a model trained directly
+# on it. The gains are measured as fractions of each animal's own image-only
+# ceiling, so animals of different predictability are comparable.
+
+# %%
+foreign = negative_control.foreign_scans(profile, dataset, results_dir)
+if foreign is None:
+    display(Markdown("The profile names no foreign animal for these data (`foreign_data`), so "
+                     "the control is not run."))
+else:
+    control = negative_control.foreign_transfer(
+        foreign, scans, cores, profile, fractions=[float(curve.fraction.min()),
+                                                   float(curve.fraction.max())],
+        results_dir=results_dir, device=device, model=gaussian)
+    other_bank = simulator_config(next(iter(foreign.values()))).features
+    display(Markdown(
+        f"The foreign animal **{control.attrs['animal']}** reads "
+        f"{other_bank.n_orientations} orientations at "
+        f"{', '.join(f'{f:g}' for f in other_bank.sf_cpd)} cyc/deg; the source animals read "
+        f"{bank.n_orientations} orientations at {', '.join(f'{f:g}' for f in bank.sf_cpd)} "
+        f"cyc/deg."))
+    sc = negative_control.scores(curve, control)
+    fig, axes = plt.subplots(1, sc.sizes["fraction"], figsize=(9, 3.4), sharey=True)
+    for ax, f in zip(np.atleast_1d(axes), sc.fraction.values):
+        at = sc.sel(fraction=f)
+        for s in sc.source.values:
+            ax.plot([0, 1], [at.transfer_same.sel(source=s), at.transfer_foreign.sel(source=s)],
+                    marker="o", alpha=0.7, label=f"core of held-out {s}")
+        ax.plot([0, 1], [at.direct_same.mean(), at.direct_foreign.mean()], "kx", ms=9,
+                label="direct training")
+        ax.set_xticks([0, 1], ["held-out animal\n(same bank)", "foreign animal"])
+        ax.set(xlim=(-0.4, 1.4), title=f"{100 * f:.0f} % of the data",
+               ylabel="fraction of image-only ceiling")
+    np.atleast_1d(axes)[-1].legend(fontsize=7)
+    display(Markdown(negative_control.control_text(curve, control)))
+
+# %% [markdown]
+# Two questions are read off these numbers. Does the core serve an animal of
+# another bank as well as its own kind? A transferred core that falls short on
+# the foreign animal carries the source animals' features, not features that
+# every V1 needs. And does transfer still beat direct training there? A gain
+# that stays or grows says that a core trained on several animals' worth of data
+# can beat a core learned from one animal's images even where its features do
+# not match, so a gain of transfer over direct training is no proof by itself
+# that the animals share their features.
+
+# %% [markdown]
 # What was transferred: the first-layer filters of the source core of the
 # first held-out animal, each scaled to its own range. For comparison, the in-silico neurons' ground-truth
 # features are built from Gabor filters at {glue:text}`n_orientations`
@@ -152,7 +208,6 @@ display(Markdown(transfer.transfer_budget_text(cores, curve, base_cfg.max_epochs
 # are only the first of its {glue:text}`n_layers` layers.
 
 # %%
-bank = simulator_config(scans[first]).features
 glue("n_orientations", bank.n_orientations, display=False)
 glue("n_sfs", len(bank.sf_cpd), display=False)
 glue("n_layers", core.model.core.config.layers, display=False)

@@ -3,6 +3,7 @@ repeats marked by the schema's repeat key."""
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from v1lib import metrics
@@ -93,7 +94,11 @@ def _model(scans):
 
     tensors = prepare(scans)
     core = CoreConfig(layers=1, channels=4, input_kernel=5, hidden_kernel=3)
-    return build_model(tensors, ModelConfig(core=core, shifter="mlp", modulator="mlp"), 0), tensors
+    model = build_model(tensors, ModelConfig(core=core, shifter="mlp", modulator="mlp"), 0)
+    gen = torch.Generator().manual_seed(0)
+    for ro in model.readouts.values():  # feature weights as after training: predictions that vary
+        ro.features.data = torch.randn(ro.features.shape, generator=gen)
+    return model, tensors
 
 
 def test_predictions_are_the_models_own_output_in_raw_units(tiny_scans):

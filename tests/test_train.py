@@ -135,7 +135,7 @@ def test_early_stopping_restores_the_best_weights_and_decays_the_lr(tiny_scans, 
     scores = iter([0.1, 0.5, 0.2, 0.1, 0.3, 0.4, 0.1, 0.1])
     seen = {}
 
-    def fake_score(model, tensors, objective):
+    def fake_score(model, tensors, objective, features=None):
         s = next(scores)
         seen[s] = {k: v.clone() for k, v in model.state_dict().items()}
         return s
@@ -155,7 +155,7 @@ def test_early_stopping_restores_the_best_weights_and_decays_the_lr(tiny_scans, 
 def test_min_lr_floor(tiny_scans, monkeypatch):
     import v1lib.train as train
 
-    monkeypatch.setattr(train, "validation_score", lambda model, tensors, objective: 0.1)
+    monkeypatch.setattr(train, "validation_score", lambda model, tensors, objective, features=None: 0.1)
     tensors = prepare(tiny_scans)
     m = build_model(tensors, ModelConfig(core=CORE), 0)
     cfg = dataclasses.replace(TRAIN, max_epochs=20, patience=1, lr_decay_steps=4,
@@ -229,6 +229,32 @@ def test_frozen_core_fit_reads_the_same_features_as_a_core_run_every_step(tiny_s
         states.append(_state(m))
     for k in states[0]:
         torch.testing.assert_close(states[0][k], states[1][k], msg=k)
+
+
+def test_a_frozen_core_runs_once_not_every_epoch(tiny_scans):
+    """Training steps and validation checks read the features computed before
+    the first epoch: the frozen core is called only by core_features."""
+    source, _, _ = _fit(tiny_scans, epochs=1)
+    tensors = prepare(tiny_scans)
+    m = build_model(tensors, ModelConfig(core=CORE), 3)
+    m.core.load_state_dict(source.core.state_dict())
+    calls = []
+    m.core.register_forward_hook(lambda mod, inp, out: calls.append(len(inp[0])))
+    fit(m, tensors, dataclasses.replace(TRAIN, max_epochs=3, patience=5, freeze_core=True), 0,
+        show_progress=False)
+    assert sum(calls) == sum(d.n_samples for d in tensors.values())
+
+
+def test_readouts_start_at_each_neurons_mean_response(tiny_scans):
+    """Before training, ELU + 1 of each readout's bias is the neuron's mean
+    normalised training response (its rate with the features' term left out)."""
+    tensors = prepare(tiny_scans)
+    m = build_model(tensors, ModelConfig(core=CORE), 0)
+    for s, d in tensors.items():
+        mean = d.targets[d.tiers["train"]].double().mean(0).clamp_min(1e-3)
+        rate = torch.nn.functional.elu(m.readouts[s].bias.double()) + 1
+        torch.testing.assert_close(rate, mean, rtol=1e-4, atol=1e-5)
+        assert mean.std() > 0.05 * mean.mean()  # the neurons do differ
 
 
 def test_train_fraction_subsets_are_nested(tiny_scans):

@@ -53,10 +53,12 @@ def locked(path: str | os.PathLike, folder: bool = False, timeout: float | None 
     deadline = None if timeout is None else time.monotonic() + timeout
     waited = False
     while True:
-        lock.parent.mkdir(parents=True, exist_ok=True)
         try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except FileNotFoundError:  # the folder was removed meanwhile: make it again
+        except (FileNotFoundError, FileExistsError):
+            # the folder was removed meanwhile (mkdir found it, then it was gone
+            # before mkdir checked it was a folder): make it again
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -16,17 +16,20 @@ def autocast(device):
 
 
 @torch.no_grad()
-def predict_tier(model, tensors: dict[str, ScanTensors], tier: str,
-                 batch_size: int = 512) -> dict[str, torch.Tensor]:
-    """The model's (normalised) predictions for every scan on ``tier``."""
+def predict_tier(model, tensors: dict[str, ScanTensors], tier: str, batch_size: int = 512,
+                 features: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The model's (normalised) predictions for every scan on ``tier``; with
+    ``features`` (a frozen core's :func:`core_features`), read from them."""
     model.eval()
     out = {}
     for scan, d in tensors.items():
         idx = d.tiers[tier]
         parts = []
         for s in range(0, len(idx), batch_size):
+            i = idx[s:s + batch_size]
+            extra = {"features": features[scan][i]} if features is not None else {}
             with autocast(d.device):
-                parts.append(model(scan, **d.batch(idx[s:s + batch_size])).float())
+                parts.append(model(scan, **d.batch(i), **extra).float())
         out[scan] = torch.cat(parts) if parts else d.targets[:0].float()
     return out
 

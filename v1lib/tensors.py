@@ -64,8 +64,11 @@ def scan_info(ds: xr.Dataset, train_idx: np.ndarray) -> ScanInfo:
     stats = {i.role: input_stats(ds[i.variable].values[train_idx], i.per_column, i.center)
              for i in schema.inputs}
     xy = np.stack([ds.cortical_x.values, ds.cortical_y.values], 1).astype(np.float32)
+    responses = ds[schema.responses].values[train_idx]
+    std = response_scale(responses)
+    mean = responses.reshape(-1, responses.shape[-1]).astype(np.float64).mean(0) / std
     return ScanInfo(n_neurons=ds.sizes["neuron"], cortical_xy=xy, inputs=stats,
-                    response_std=response_scale(ds[schema.responses].values[train_idx]))
+                    response_std=std, response_mean=mean.astype(np.float32))
 
 
 def to_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device) -> ScanTensors:

@@ -13,8 +13,9 @@ A model is anything called as ``model(scan, **inputs)`` on a batch of a scan's
 tensors (:class:`v1lib.tensors.ScanTensors`) that has ``regularizer(scan,
 core=...)``, ``clamp_()`` (run after every step) and, for ``freeze_core``, a
 ``core`` whose output it accepts as ``features=``. With a frozen core, the
-training steps read its features computed once, not every epoch. A checkpoint
-written after every epoch lets an interrupted run resume where it stopped.
+training steps and the validation checks read its features computed once, not
+every epoch. A checkpoint written after every epoch lets an interrupted run
+resume where it stopped.
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ class TrainConfig:
         return cfg
 
 
-def validation_score(model, tensors: dict[str, ScanTensors], objective=Poisson()) -> float:
-    """The objective's score on the validation tier of every scan."""
-    preds = predict_tier(model, tensors, "validation")
+def validation_score(model, tensors: dict[str, ScanTensors], objective=Poisson(),
+                     features=None) -> float:
+    """The objective's score on the validation tier of every scan (read from a
+    frozen core's precomputed ``features`` when given)."""
+    preds = predict_tier(model, tensors, "validation", features=features)
     return objective.score(preds, {s: d.targets[d.tiers["validation"]] for s, d in tensors.items()})
 
 
@@ -189,7 +192,7 @@ def fit(model, tensors: dict[str, ScanTensors], config: TrainConfig, seed: int,
     while not state["done"] and state["epoch"] < c.max_epochs:
         t0 = time.perf_counter()
         loss = _epoch(model, tensors, opt, gen, c, objective, features)
-        score = validation_score(model, tensors, objective)
+        score = validation_score(model, tensors, objective, features)
         lr = opt.param_groups[0]["lr"]
         state["seconds"] += time.perf_counter() - t0
         state["history"].append((state["epoch"], loss, score, lr, state["seconds"]))

@@ -87,6 +87,18 @@ class ModelConfig:
         return Encoder(self, scans, stimulus_shape).to(memory_format=torch.channels_last)
 
 
+@torch.no_grad()
+def start_at_mean(readout: nn.Module, mean: np.ndarray) -> None:
+    """Set the readout's bias so that, before training, each neuron's rate
+    (ELU + 1 of the readout) is its mean training response, as the Lurz et al.
+    (2021) code starts its readouts (the Sensorium 2022 baseline starts its bias
+    at 0). Without it every neuron starts from the same prediction, and the first
+    steps move all readout positions the same way; with a frozen core, the grid
+    predictor can then saturate at a corner of the feature map and stay there."""
+    m = torch.as_tensor(np.asarray(mean, dtype=np.float32)).clamp_min(1e-3)
+    readout.bias.copy_(torch.where(m >= 1, m - 1, torch.log(m)))  # inverse of ELU + 1
+
+
 class Encoder(nn.Module):
     def __init__(self, config: ModelConfig, scans: dict[str, ScanInfo],
                  stimulus_shape: tuple[int, int]):
@@ -107,6 +119,9 @@ class Encoder(nn.Module):
         build = READOUTS[config.readout]
         self.readouts = nn.ModuleDict({n: build(i.n_neurons, c, (h, w), i.cortical_xy, config)
                                        for n, i in scans.items()})
+        for n, i in scans.items():
+            if i.response_mean is not None:
+                start_at_mean(self.readouts[n], i.response_mean)
         self.shifters = (nn.ModuleDict({n: SHIFTERS[config.shifter](i.n_columns("eye"))
                                         for n, i in scans.items()}) if config.shifter else None)
         self.modulators = (nn.ModuleDict({n: MODULATORS[config.modulator](

@@ -36,6 +36,7 @@ class ScanInfo:
     cortical_xy: np.ndarray | None  # (N, 2) µm: neuron positions, for the grid predictor
     inputs: dict[str, InputStats]  # by role
     response_std: np.ndarray  # (N,) the divisor of the responses
+    response_mean: np.ndarray | None = None  # (N,) mean normalised training response
 
     def n_columns(self, role: str) -> int:
         """Length of the last axis of input ``role`` (1 for a scalar statistic)."""

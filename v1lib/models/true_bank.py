@@ -55,13 +55,15 @@ class TrueBankCore(nn.Module):
         return -(-height // s), -(-width // s)
 
     def forward(self, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-        raw = (x[:, 0].float() * self.config.stimulus_std + self.config.stimulus_mean).cpu()
+        # a stimulus shown several times (the test tier) is filtered once
+        unique, back = torch.unique(x[:, 0].float(), dim=0, return_inverse=True)
+        raw = (unique * self.config.stimulus_std + self.config.stimulus_mean).cpu()
         s = self.config.stride
         out = []
         for k in range(0, len(raw), chunk):  # the full-resolution maps are large: a few at a time
             maps = self.bank.dense(raw[k:k + chunk])
             out.append(F.avg_pool2d(maps, s, ceil_mode=True) if s > 1 else maps)
-        return torch.cat(out).to(x.device)
+        return torch.cat(out).to(x.device)[back.to(x.device)]
 
     def regularizer(self) -> torch.Tensor:
         return torch.zeros(())

@@ -231,10 +231,34 @@ class FeatureBank:
         chan, orth, kind, phase = (t.to(zr.device) for t in (chan, orth, kind, phase))
         x = x.expand(Q, -1) if x.dim() == 1 else x
         y = y.expand(Q, -1) if y.dim() == 1 else y
-        interp = lambda maps, channels: bilinear(maps, channels, rows, x, y)
-        value = self._nonlinear(kind, phase, interp(zr, chan), interp(zi, chan), interp(d, chan),
-                                interp(zr, orth), interp(zi, orth), interp(d, orth))
+        # the corners and their weights are found once and read in all six maps
+        corners = _corners(x, y, h, w)
+        at_chan = bilinear_many((zr, zi, d), chan, rows, corners)
+        at_orth = bilinear_many((zr, zi, d), orth, rows, corners)
+        value = self._nonlinear(kind, phase, *at_chan, *at_orth)
         return value * on_screen(x, y, (h, w))
+
+
+def _corners(x: torch.Tensor, y: torch.Tensor, h: int, w: int):
+    """Bilinear weights and flat offsets of the four pixels around each
+    ``(x, y)`` on an ``h`` x ``w`` map; positions off the map read its edge."""
+    x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
+    x0, y0 = x.floor().long().clamp(max=w - 2), y.floor().long().clamp(max=h - 2)
+    fx, fy = x - x0, y - y0
+    weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
+    offsets = (y0 * w + x0, y0 * w + x0 + 1, (y0 + 1) * w + x0, (y0 + 1) * w + x0 + 1)
+    return weights, offsets
+
+
+def bilinear_many(maps: tuple[torch.Tensor, ...], channels: torch.Tensor, rows: torch.Tensor,
+                  corners) -> list[torch.Tensor]:
+    """:func:`bilinear` in several maps of one shape at the same :func:`_corners`."""
+    B, C, h, w = maps[0].shape
+    weights, offsets = corners
+    base = rows.view(-1, 1) * (C * h * w) + channels.view(1, -1) * (h * w)
+    index = [base + off for off in offsets]
+    flats = [m.reshape(-1) for m in maps]  # index them directly: no copy of a map per query
+    return [sum(wt * flat[i] for wt, i in zip(weights, index)) for flat in flats]
 
 
 def bilinear(maps: torch.Tensor, channels: torch.Tensor, rows: torch.Tensor, x: torch.Tensor,
@@ -242,15 +266,8 @@ def bilinear(maps: torch.Tensor, channels: torch.Tensor, rows: torch.Tensor, x: 
     """Channel ``channels[n]`` of map ``rows[q]`` (of ``maps``, (B, C, h, w)) at
     ``(x[q, n], y[q, n])`` pixels, bilinearly interpolated; (Q, N). Positions off
     the map read its edge (see :func:`on_screen`)."""
-    B, C, h, w = maps.shape
-    x, y = x.clamp(0, w - 1), y.clamp(0, h - 1)
-    x0, y0 = x.floor().long().clamp(max=w - 2), y.floor().long().clamp(max=h - 2)
-    fx, fy = x - x0, y - y0
-    weights = ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx)
-    offsets = (y0 * w + x0, y0 * w + x0 + 1, (y0 + 1) * w + x0, (y0 + 1) * w + x0 + 1)
-    flat = maps.reshape(-1)  # index it directly: no copy of a map per query
-    base = rows.view(-1, 1) * (C * h * w) + channels.view(1, -1) * (h * w)
-    return sum(wt * flat[base + off] for wt, off in zip(weights, offsets))
+    h, w = maps.shape[-2:]
+    return bilinear_many((maps,), channels, rows, _corners(x, y, h, w))[0]
 
 
 def on_screen(x: torch.Tensor, y: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
