@@ -272,3 +272,10 @@ def test_two_html_builds_never_overlap(tmp_path, monkeypatch):
     for t in threads:
         t.join()
     assert overlaps == [False, False]
+
+
+def test_a_file_where_the_entrys_folder_should_be_is_an_error_not_a_wait(tmp_path):
+    (tmp_path / "entry").write_text("not a folder")
+    with pytest.raises(FileExistsError):
+        with locked(tmp_path / "entry", folder=True, timeout=1):
+            pass

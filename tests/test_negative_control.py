@@ -52,6 +52,7 @@ def test_a_core_that_serves_the_foreign_animal_worse_is_a_resolved_loss():
     half = T2 * 0.01 / np.sqrt(3)
     assert f"-0.280 [{-0.28 - half:+.3f}, {-0.28 + half:+.3f}]" in text
     assert text.count("is a resolved loss") == 4
+    assert "0.300 on the foreign one (means; from 0.300 to 0.300 over its seeds)" in text
     assert "fraction of image-only ceiling" in text
 
 

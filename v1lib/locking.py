@@ -57,6 +57,8 @@ def locked(path: str | os.PathLike, folder: bool = False, timeout: float | None 
             lock.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except (FileNotFoundError, FileExistsError):
+            if lock.parent.exists() and not lock.parent.is_dir():
+                raise  # a file where the entry's folder should be
             # the folder was removed meanwhile (mkdir found it, then it was gone
             # before mkdir checked it was a folder): make it again
             continue

@@ -89,8 +89,9 @@ class ModelConfig:
 
 @torch.no_grad()
 def start_at_mean(readout: nn.Module, mean: np.ndarray) -> None:
-    """Set the readout's bias so that, before training, each neuron's rate
-    (ELU + 1 of the readout) is its mean training response, as the Lurz et al.
+    """Set the readout's bias so that ELU + 1 of the bias alone (the readout's
+    output without its features' term) is the neuron's mean training response,
+    as the Lurz et al.
     (2021) code starts its readouts (the Sensorium 2022 baseline starts its bias
     at 0). Without it every neuron starts from the same prediction, and the first
     steps move all readout positions the same way; with a frozen core, the grid

@@ -12,11 +12,11 @@ the foreign animal worse than its own kind (as fractions of each animal's
 image-only ceiling), and its gain over direct training should shrink.
 
 Replicates are the independent source cores (one per held-out animal of the
-curve, trained on different animals with different seeds); the direct model on
-the foreign animal is trained once per amount of data (with the first
-replicate's seed), so the intervals cover the variation between cores, not
-that of the direct model. The comparison with the curve is paired by core: core
-``k``'s gain on its own held-out animal against its gain on the foreign one.
+curve, trained on different animals with different seeds). As in the curve,
+replicate ``k``'s transfer and direct models on the foreign animal share its
+seed and so its training subset. The comparison with the curve is paired by
+core: core ``k``'s scores and gain on its own held-out animal against those on
+the foreign one.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def foreign_transfer(foreign: dict, scans: dict, cores: dict, profile: str, frac
     """Scores on the foreign animal's test tier, dims (condition, fraction,
     source): ``transfer`` with the source core of held-out animal ``source``
     (``cores``, from :func:`v1lib.studies.transfer.transfer_curve` on
-    ``scans``), ``direct`` trained on the foreign animal alone (one model per
-    fraction, repeated along ``source``)."""
+    ``scans``), ``direct`` trained on the foreign animal alone, each with that
+    replicate's seed (and training subset)."""
     if len(foreign) != 1:
         raise ValueError(f"the negative control takes one foreign animal, got {list(foreign)}")
     (animal, ds), = foreign.items()
@@ -63,24 +63,16 @@ def foreign_transfer(foreign: dict, scans: dict, cores: dict, profile: str, frac
     missing = sorted(set(reps) - set(cores))
     if missing:
         raise ValueError(f"no source core for held-out animal(s) {missing}")
-    first_seed = min(reps.values())
 
     def run(condition, fraction, source):
-        core = cores[source] if condition == "transfer" else None
-        seed = reps[source] if condition == "transfer" else first_seed
-        fit = condition_fit(foreign, profile, animal, seed, fraction, condition, core,
-                            results_dir=results_dir, device=device, model=model)
+        fit = condition_fit(foreign, profile, animal, reps[source], fraction, condition,
+                            cores[source], results_dir=results_dir, device=device, model=model)
         return {**tier_scores(fit, foreign), "epochs": int(fit.history.attrs["epochs"]),
                 "n_train_images": len(fit.tensors[animal].tiers["train"])}
 
-    sources = list(reps)
-    fractions = sorted(float(f) for f in fractions)
-    direct = sweep([("direct", f, sources[0]) for f in fractions], run,
-                   ("condition", "fraction", "source"), desc="negative control: direct")
-    transfer = sweep([("transfer", f, s) for f in fractions for s in sources], run,
-                     ("condition", "fraction", "source"), desc="negative control: transfer")
-    direct = direct.isel(source=0, drop=True).expand_dims(source=sources, axis=-1)
-    out = xr.concat([direct, transfer], dim="condition", join="outer")
+    jobs = [(c, float(f), s) for c in ("direct", "transfer") for f in sorted(fractions)
+            for s in reps]
+    out = sweep(jobs, run, ("condition", "fraction", "source"), desc="negative control")
     return out.assign_attrs(animal=animal)
 
 
@@ -120,10 +112,12 @@ def control_text(curve: xr.Dataset, foreign: xr.Dataset, metric: str = METRIC) -
         parts.append(
             f"At {100 * f:.0f} % of the data, the transferred core reaches {span(ts)} on its "
             f"held-out animal and {span(tf)} on the foreign animal; the difference, {signed(dt)}, "
-            f"{verdict(dt)}. Direct training reaches {t_interval(at.direct_same.values).mean:.3f} "
-            f"on the held-out animals (mean) and {float(at.direct_foreign.values[0]):.3f} on the "
-            f"foreign one, so transfer gains {signed(gs)} on its own kind and {signed(gf)} on the "
-            f"foreign animal; the difference, {signed(dg)}, {verdict(dg)}.")
+            f"{verdict(dt)}. Direct training reaches {float(at.direct_same.mean()):.3f} "
+            f"on the held-out animals and {float(at.direct_foreign.mean()):.3f} on the foreign "
+            f"one (means; from {float(at.direct_foreign.min()):.3f} to "
+            f"{float(at.direct_foreign.max()):.3f} over its seeds), so transfer gains "
+            f"{signed(gs)} on its own kind and {signed(gf)} on the foreign animal; the "
+            f"difference, {signed(dg)}, {verdict(dg)}.")
     name = TABLE_METRICS.get(metric, metric.replace("_", " "))
     return (f"Scores as the {name}, with means and 95 % t-intervals over the "
             f"{s.sizes['source']} source cores, differences paired by core. " + " ".join(parts))
