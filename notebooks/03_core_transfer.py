@@ -93,7 +93,6 @@ display(Markdown(
 curve, cores = transfer.transfer_curve(scans, profile, results_dir=results_dir, device=device,
                                        model=gaussian)
 core = cores[first]
-bank = simulator_config(scans[first]).features
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -168,13 +167,7 @@ else:
         foreign, scans, cores, profile, fractions=[float(curve.fraction.min()),
                                                    float(curve.fraction.max())],
         results_dir=results_dir, device=device, model=gaussian)
-    other_bank = simulator_config(next(iter(foreign.values()))).features
-    display(Markdown(
-        f"The foreign animal **{control.attrs['animal']}** reads "
-        f"{other_bank.n_orientations} orientations at "
-        f"{', '.join(f'{f:g}' for f in other_bank.sf_cpd)} cyc/deg; the source animals read "
-        f"{bank.n_orientations} orientations at {', '.join(f'{f:g}' for f in bank.sf_cpd)} "
-        f"cyc/deg."))
+    display(Markdown(negative_control.banks_text(scans[first], foreign)))
     sc = negative_control.scores(curve, control)
     fig, axes = plt.subplots(1, sc.sizes["fraction"], figsize=(9, 3.4), sharey=True)
     for ax, f in zip(np.atleast_1d(axes), sc.fraction.values):
@@ -208,6 +201,7 @@ else:
 # are only the first of its {glue:text}`n_layers` layers.
 
 # %%
+bank = simulator_config(scans[first]).features
 glue("n_orientations", bank.n_orientations, display=False)
 glue("n_sfs", len(bank.sf_cpd), display=False)
 glue("n_layers", core.model.core.config.layers, display=False)

@@ -333,3 +333,10 @@ def test_the_search_trains_each_readout_at_each_value_on_validation_data(tiny_sc
     assert comp.gamma_readout.sel(variant="factorized") == pytest.approx(
         s.attrs["base_gamma_readout"] * tuning.best_factors(s)["factorized"])
 
+
+
+def test_an_interval_spans_its_mean_and_bounds_or_says_it_has_none():
+    assert stats.Interval(0.7612, 0.7409, 0.7811, 3).span() == "0.761 [0.741, 0.781]"
+    assert stats.Interval(-0.0914, -0.123, -0.058, 3).span(signed=True) == "-0.091 [-0.123, -0.058]"
+    assert stats.Interval(0.1, 0.05, 0.2, 3).span(signed=True) == "+0.100 [+0.050, +0.200]"
+    assert stats.t_interval([0.4]).span() == "0.400 (no interval)"

@@ -38,6 +38,14 @@ class Interval:
         """Whether the interval lies wholly above or below ``value``."""
         return self.known and (self.lo > value or self.hi < value)
 
+    def span(self, signed: bool = False, digits: int = 3) -> str:
+        """'0.761 [0.741, 0.781]' (with ``signed``, '+0.761 [...]'), or the mean
+        and '(no interval)'."""
+        f = f"{{:{'+' if signed else ''}.{digits}f}}"
+        if not self.known:
+            return f"{f.format(self.mean)} (no interval)"
+        return f"{f.format(self.mean)} [{f.format(self.lo)}, {f.format(self.hi)}]"
+
     def text(self, unit: str = " %", digits: int = 1) -> str:
         """'+15.7 % [95 % CI +4.6, +26.8]', or the mean and 'no interval'."""
         f = f"{{:+.{digits}f}}"

@@ -24,10 +24,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import profiles
+from ..sim.static import simulator_config
 from ..stats import t_interval, verdict
 from .readouts import TABLE_METRICS
-from .static import replicates, study_settings
+from .static import companion_data, replicates, study_settings
 from .sweep import sweep, tier_scores
 from .transfer import condition_fit
 
@@ -38,12 +38,16 @@ def foreign_scans(profile: str, dataset: str, results_dir=None) -> dict | None:
     """The profile's foreign animal (``foreign_data`` of its ``static_models``)
     where the chapter runs on the profile's own simulated dataset; None
     otherwise."""
-    from ..datasets import load
+    return companion_data(profile, dataset, "foreign_data", results_dir)
 
-    name = profiles.settings(profile, "static_models").get("foreign_data")
-    if not name or dataset != profiles.load(profile)["parameters"]["data"]:
-        return None
-    return load(name, results_dir=results_dir, show_progress=False)
+
+def banks_text(source: xr.Dataset, foreign: dict) -> str:
+    """Which feature banks the foreign animal and a source animal read."""
+    banks = [simulator_config(ds).features for ds in (next(iter(foreign.values())), source)]
+    said = [f"{b.n_orientations} orientations at {', '.join(f'{f:g}' for f in b.sf_cpd)} cyc/deg"
+            for b in banks]
+    return (f"The foreign animal **{next(iter(foreign))}** reads {said[0]}; the source animals "
+            f"read {said[1]}.")
 
 
 def foreign_transfer(foreign: dict, scans: dict, cores: dict, profile: str, fractions,
@@ -55,7 +59,7 @@ def foreign_transfer(foreign: dict, scans: dict, cores: dict, profile: str, frac
     replicate's seed (and training subset)."""
     if len(foreign) != 1:
         raise ValueError(f"the negative control takes one foreign animal, got {list(foreign)}")
-    (animal, ds), = foreign.items()
+    (animal,) = foreign
     if animal in scans:
         raise ValueError(f"the foreign animal '{animal}' has the name of a source animal; "
                          "simulate it with another seed")
@@ -95,10 +99,6 @@ def control_text(curve: xr.Dataset, foreign: xr.Dataset, metric: str = METRIC) -
     on each, with their differences paired by core (95 % t-intervals over
     source cores)."""
     s = scores(curve, foreign, metric)
-    span = lambda iv: f"{iv.mean:.3f} [{iv.lo:.3f}, {iv.hi:.3f}]" if iv.known else (
-        f"{iv.mean:.3f} (no interval)")
-    signed = lambda iv: f"{iv.mean:+.3f} [{iv.lo:+.3f}, {iv.hi:+.3f}]" if iv.known else (
-        f"{iv.mean:+.3f} (no interval)")
     parts = []
     for f in s.fraction.values:
         at = s.sel(fraction=f)
@@ -110,14 +110,15 @@ def control_text(curve: xr.Dataset, foreign: xr.Dataset, metric: str = METRIC) -
         gs, gf = t_interval(at.gain_same.values), t_interval(at.gain_foreign.values)
         dg = t_interval(at.gain_foreign.values - at.gain_same.values)
         parts.append(
-            f"At {100 * f:.0f} % of the data, the transferred core reaches {span(ts)} on its "
-            f"held-out animal and {span(tf)} on the foreign animal; the difference, {signed(dt)}, "
-            f"{verdict(dt)}. Direct training reaches {float(at.direct_same.mean()):.3f} "
-            f"on the held-out animals and {float(at.direct_foreign.mean()):.3f} on the foreign "
-            f"one (means; from {float(at.direct_foreign.min()):.3f} to "
-            f"{float(at.direct_foreign.max()):.3f} over its seeds), so transfer gains "
-            f"{signed(gs)} on its own kind and {signed(gf)} on the foreign animal; the "
-            f"difference, {signed(dg)}, {verdict(dg)}.")
+            f"At {100 * f:.0f} % of the data, the transferred core reaches {ts.span()} on its "
+            f"held-out animal and {tf.span()} on the foreign animal; the difference, "
+            f"{dt.span(signed=True)}, {verdict(dt)}. Direct training reaches "
+            f"{float(at.direct_same.mean()):.3f} on the held-out animals and "
+            f"{float(at.direct_foreign.mean()):.3f} on the foreign one (means; from "
+            f"{float(at.direct_foreign.min()):.3f} to {float(at.direct_foreign.max()):.3f} over "
+            f"its seeds), so transfer gains {gs.span(signed=True)} on its own kind and "
+            f"{gf.span(signed=True)} on the foreign animal; the difference, "
+            f"{dg.span(signed=True)}, {verdict(dg)}.")
     name = TABLE_METRICS.get(metric, metric.replace("_", " "))
     return (f"Scores as the {name}, with means and 95 % t-intervals over the "
             f"{s.sizes['source']} source cores, differences paired by core. " + " ".join(parts))

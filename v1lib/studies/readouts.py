@@ -13,6 +13,7 @@ from ..stats import CONFIDENCE, change_text, paired_change, t_interval, verdict
 from .static import (
     IMAGE_ONLY,
     LABELS,
+    companion_data,
     fit_variant,
     params_per_neuron,
     replicates,
@@ -261,13 +262,7 @@ def well_specified_twin(profile: str, dataset: str, results_dir=None) -> dict | 
     """The profile's dataset in the well-specified world (``well_specified_data``
     of its ``static_models``), where the chapter runs on the profile's own
     simulated dataset; None otherwise (other data have no twin)."""
-    from .. import profiles
-    from ..datasets import load
-
-    twin = profiles.settings(profile, "static_models").get("well_specified_data")
-    if not twin or dataset != profiles.load(profile)["parameters"]["data"]:
-        return None
-    return load(twin, results_dir=results_dir, show_progress=False)
+    return companion_data(profile, dataset, "well_specified_data", results_dir)
 
 
 def _pair_change(comparison: xr.Dataset, a: str, b: str) -> str:

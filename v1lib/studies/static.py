@@ -109,3 +109,15 @@ def params_per_neuron(fit: FitResult) -> float:
     m = fit.model
     n = sum(ro.features.shape[0] for ro in m.readouts.values())
     return (m.n_parameters("all") - m.n_parameters("core")) / n
+
+
+def companion_data(profile: str, dataset: str, key: str, results_dir=None) -> dict | None:
+    """The dataset the profile names under ``key`` of its ``static_models`` (a
+    twin of its own data for a control), loaded, where the chapter runs on the
+    profile's own dataset; None otherwise (other data have no twin)."""
+    from ..datasets import load
+
+    name = profiles.settings(profile, SECTION).get(key)
+    if not name or dataset != profiles.load(profile)["parameters"]["data"]:
+        return None
+    return load(name, results_dir=results_dir, show_progress=False)

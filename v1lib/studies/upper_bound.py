@@ -63,14 +63,12 @@ def bound_text(comparison: xr.Dataset, bound: xr.Dataset, world: str) -> str:
     trained = comparison[key].sel(variant="gaussian").sel(animal=bound.animal).values
     top = bound[key].values
     b, t, d = t_interval(top), t_interval(trained), t_interval(trained - top)
-    span = lambda iv: (f"{iv.mean:.3f} [{iv.lo:.3f}, {iv.hi:.3f}]" if iv.known
-                       else f"{iv.mean:.3f} (no interval)")
     gap = (f"the trained core is {abs(d.mean):.3f} of the ceiling "
-           f"{'below' if d.mean < 0 else 'above'} the bound ({span(d)}, paired by animal), "
+           f"{'below' if d.mean < 0 else 'above'} the bound ({d.span()}, paired by animal), "
            + ("a resolved difference" if d.excludes(0) else "not resolved by these animals"))
-    text = (f"In the {world} world, the Gaussian readout on the true bank reaches {span(b)} of "
+    text = (f"In the {world} world, the Gaussian readout on the true bank reaches {b.span()} of "
             f"the image-only ceiling (mean and 95 % t-interval over {b.n} animals), the trained "
-            f"core {span(t)}: {gap}.")
+            f"core {t.span()}: {gap}.")
     if "epochs" in bound and "max_epochs" in bound.attrs:
         capped = int((bound.epochs >= bound.attrs["max_epochs"]).sum())
         if capped:
