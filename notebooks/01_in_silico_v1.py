@@ -34,7 +34,7 @@
 #
 # | part | how | why it matters for the models |
 # |---|---|---|
-# | stimuli | crops of photographs, dead-leaves images, 1/f noise; 36×64 px, 1.5°/px | natural statistics, as in the Sensorium image sets |
+# | stimuli | crops of photographs from two packages, grouped into scenes (validation and test scenes shared by all animals, each animal's own training scenes), dead-leaves images, 1/f noise; 36×64 px, 1.5°/px | natural statistics, as in the Sensorium image sets; test images and a held-out animal's training images are crops of photographs the other animals never trained on |
 # | features | Gabor quadrature filters (8 orientations × 3 spatial frequencies) → simple, complex and *corner* units, with divisive normalisation and surround suppression | the nonlinear computations a CNN core has to learn; corner units are AND-like and escape every linear-nonlinear model |
 # | neurons | cortical positions in a 630 µm field of view; a smooth retinotopic map with scatter; each neuron pools one to three features around its receptive field (RF) centre, then a rectifying nonlinearity | what the readout has to find: an RF position (retinotopy) and feature weights |
 # | behaviour | running bouts, pupil dilation and its derivative, a latent brain state, all multiplying the gain; eye position shifting every RF | what the shifter and the modulator have to recover |
@@ -58,7 +58,7 @@ from myst_nb import glue
 
 from v1lib import chapter, plots, probes
 from v1lib.cache import cached_result
-from v1lib.sim import calibration, static, stimuli
+from v1lib.sim import calibration, photographs, static, stimuli
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
 rng = np.random.default_rng(seed)
@@ -83,16 +83,55 @@ pd.DataFrame(rows).set_index("scan")
 # %% [markdown]
 # ## Stimuli
 #
-# Natural images are crops of the photographs that ship with scikit-image
-# {cite:p}`vanderwalt2014scikit`, varied in scale, position and flip. Each tier
-# has its own photographs, so no test image is a crop of a photograph that a
-# training image comes from (the pools are listed in
-# `v1lib.sim.stimuli.PHOTO_POOLS`; the check below measures it). Two
-# synthetic classes share their second-order statistics: dead-leaves images
-# (occluding discs with a scale-invariant size distribution,
-# {cite:t}`lee2001occlusion`) and Gaussian noise with a 1/f amplitude spectrum
-# {cite:p}`field1987relations`. All are greyscale, 36×64 pixels, like the
-# downsampled Sensorium images.
+# Natural images are crops of photographs that ship inside two Python
+# packages: scikit-image {cite:p}`vanderwalt2014scikit` and mvtb-data, the
+# data package of the Machine Vision Toolbox for Python
+# {cite:p}`corke2023robotics` (buildings, streets, a campus, parks, flowers,
+# aerial views, objects on a table). `data_manifest.yaml` records each
+# package's files and their licences. Each photograph is made grey and its
+# shorter side reduced to at most 512 px, once, when it is read; the crops vary
+# in scale, position and flip.
+#
+# Photographs of one place or object (a stereo pair, a sequence, a walk around
+# one campus) form a *scene*, and scenes, not photographs, are split
+# (`v1lib.sim.photographs`). The validation and the test images of every
+# animal are crops of their own scenes, shared by all animals; no model trains
+# on them. The other scenes are dealt into disjoint parts (`photo_parts` of the
+# simulator's configuration), and each animal's training images are crops of
+# its own part. So no test image is a crop of a photograph that a training
+# image comes from (the check below measures it), and no two animals train on
+# the same photographs: in the leave-one-animal-out transfer of chapter 3, the
+# held-out animal's training images are crops of photographs that the core,
+# trained on the other animals, has never seen, and the foreign animal of its
+# negative control trains on a part that no animal of its dataset uses.
+
+# %%
+cfg = static.simulator_config(next(iter(scans.values())))
+split = [{"images": f"{tier}, every animal", "scenes": len(photographs.SCENE_POOLS[tier]),
+          "photographs": len(photographs.PHOTO_POOLS[tier]),
+          "which": ", ".join(photographs.SCENE_POOLS[tier])} for tier in ("validation", "test")]
+for name, ds in scans.items():
+    part = int(ds.attrs["photo_part"])
+    scenes = photographs.training_parts(cfg.photo_parts)[part]
+    split.append({"images": f"train, {name} (part {part + 1} of {cfg.photo_parts})",
+                  "scenes": len(scenes), "photographs": len(photographs.scene_photographs(scenes)),
+                  "which": ", ".join(scenes)})
+glue("n_photos", len(photographs.PHOTOGRAPHS), display=False)
+glue("n_scenes", len(photographs.SCENES), display=False)
+glue("n_train_scenes", len(photographs.TRAINING_SCENES), display=False)
+pd.DataFrame(split).set_index("images")
+
+# %% [markdown]
+# The {glue:text}`n_photos` photographs form {glue:text}`n_scenes` scenes, of
+# which {glue:text}`n_train_scenes` are training scenes. A crop draws a scene
+# of its pool first and then one of the scene's photographs, so a scene of
+# many photographs weighs as much as a scene of one.
+#
+# Two synthetic classes share their second-order statistics with the natural
+# images: dead-leaves images (occluding discs with a scale-invariant size
+# distribution, {cite:t}`lee2001occlusion`) and Gaussian noise with a 1/f
+# amplitude spectrum {cite:p}`field1987relations`. All are greyscale, 36×64
+# pixels, like the downsampled Sensorium images.
 
 # %%
 ds0 = next(iter(scans.values()))

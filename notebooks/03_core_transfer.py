@@ -37,7 +37,8 @@
 # source cores and subsets, not only the optimiser's. They are not fully
 # independent: each animal is in the other animals' source cores, and all test
 # images come from the same photographs, so the intervals may be somewhat too
-# narrow. Every model of a curve
+# narrow. The held-out animal's training images are crops of photographs that
+# no source animal was trained on (chapter 1). Every model of a curve
 # gets the same budget of optimiser steps: with less data an epoch is not a
 # pass over the data but a full-data epoch's number of steps, so early stopping
 # and learning-rate decay count the same steps at every fraction.
@@ -150,9 +151,9 @@ display(Markdown(transfer.transfer_budget_text(cores, curve, base_cfg.max_epochs
 # Transfer works here because every simulated animal reads the same feature
 # bank. An animal whose neurons read *another* bank should not profit as much.
 # The control animal below reads a bank of finer spatial frequencies and other
-# orientations; its neurons, images and noise are its own (another seed),
-# though its images are new crops of the same photographs, for lack of more
-# photographs. Each source core of the curve gets a new readout on it, at the
+# orientations; its neurons, images and noise are its own (another seed), and
+# its training images are crops of photographs that no source animal saw (its
+# validation and test photographs are the shared ones). Each source core of the curve gets a new readout on it, at the
 # smallest and the largest amount of data, against a model trained directly
 # on it. The gains are measured as fractions of each animal's own image-only
 # ceiling, so animals of different predictability are comparable.

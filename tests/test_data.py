@@ -157,6 +157,71 @@ def test_repository_manifest_is_valid():
     assert {"insilico-static", "insilico-static-smoke", "insilico-static-large"} <= set(entries)
 
 
+def test_manifest_records_the_source_and_licence_of_every_photograph():
+    from v1lib.datasets import photograph_sources
+    from v1lib.sim import photographs as ph
+
+    sources = photograph_sources()
+    assert set(sources) == set(ph.SOURCES)
+    for name, e in sources.items():
+        listed = {f"{name}:{f}" for f in e["files"]}
+        assert listed == {p for p in ph.PHOTOGRAPHS if p.startswith(f"{name}:")}, name
+        assert e["licence"].strip() and e["folder"] == "/".join(ph.SOURCES[name])
+    assert sources["mvtb"]["licence"].startswith("MIT")
+    assert set(sources["skimage"]["licences"]) == set(sources["skimage"]["files"])
+    assert all(ph._path(p).is_file() for p in ph.PHOTOGRAPHS)  # shipped in the installed packages
+
+
+def _profile_datasets():
+    """(main, twin key, twin) for every twin a profile names for its own data."""
+    root = Path(__file__).resolve().parent.parent / "profiles"
+    for path in sorted(root.glob("*.yaml")):
+        prof = yaml.safe_load(path.read_text())
+        main = prof.get("parameters", {}).get("data")
+        for key in ("well_specified_data", "foreign_data"):
+            twin = (prof.get("static_models") or {}).get(key)
+            if main and twin:
+                yield main, key, twin
+
+
+def test_twins_keep_their_datasets_photographs_and_foreign_animals_train_on_their_own():
+    from v1lib.sim.static import StaticConfig, photo_part
+
+    entries = read_manifest()
+    config = lambda n: StaticConfig.from_dict(entries[n].get("config"), source=n)
+    seen = set()
+    for main, key, twin in _profile_datasets():
+        a, b = config(main), config(twin)
+        seen.add(key)
+        if key == "well_specified_data":  # the same config but the switch: the same photographs
+            assert b.population.well_specified and not a.population.well_specified
+            assert dataclasses.replace(b, population=a.population) == a, twin
+            assert entries[twin]["seed"] == entries[main]["seed"]
+        else:
+            assert b.photo_parts == a.photo_parts, twin  # the same split of the scenes
+            used = {photo_part(a, i) for i in range(a.n_animals)}
+            assert not used & {photo_part(b, i) for i in range(b.n_animals)}, twin
+    assert seen == {"well_specified_data", "foreign_data"}
+
+
+@pytest.mark.parametrize("photographs, message", [
+    ([], "'photographs' must map each source"),
+    ({"pkg": {"package": "p", "folder": "p/d", "files": []}}, r"missing key\(s\) \['licence'\]"),
+    ({"pkg": {"package": "p", "folder": "p/d", "licence": "MIT", "files": ["a.png"],
+              "licences": {"b.png": "CC0"}}}, r"names files not in 'files': \['b.png'\]"),
+    ({"pkg": {"package": "p", "folder": "p/d", "licence": "MIT", "files": "a.png"}},
+     "'files' must be a list"),
+])
+def test_malformed_photograph_sources(tmp_path, photographs, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "photographs": photographs, "datasets": {}}))
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(path)
+    path.write_text(yaml.safe_dump({"version": 1, "photos": {}, "datasets": {}}))
+    with pytest.raises(ManifestError, match=r"unknown top-level key\(s\) \['photos'\]"):
+        read_manifest(path)
+
+
 def _write_manifest(path: Path, datasets: dict) -> Path:
     path.write_text(yaml.safe_dump({"version": 1, "datasets": datasets}))
     return path

@@ -139,8 +139,10 @@ def test_stimulus_only_rate_is_the_expectation_over_the_sessions_eye_behaviour_a
     """gt_stimulus_only_rate (centroid quadratures of the eye and the behaviour)
     against the exact average over every pair of one trial's eye and another
     trial's behaviour (independent in the simulator), times the mean state gain.
-    The quadrature's small error is a per-neuron scale, common to all images, so
-    a correlation (a ceiling) does not see it."""
+    The quadrature's error is mostly a per-neuron scale, common to all images,
+    which a correlation (a ceiling) does not see; what remains is a fraction of
+    a per mille of the variance across images, concentrated in the few neurons
+    whose drive changes steeply with the eye's position."""
     import torch
 
     from v1lib.sim import rates
@@ -175,8 +177,11 @@ def test_stimulus_only_rate_is_the_expectation_over_the_sessions_eye_behaviour_a
     got, exact = np.array(got), np.array(exact)
     err = np.abs(got - exact)
     assert err.mean() < 0.03 * exact.mean()  # the quadrature's error, population-wide
-    across = [np.corrcoef(got[:, n], exact[:, n])[0, 1] for n in range(got.shape[1])]
-    assert np.median(across) > 0.9999 and np.min(across) > 0.98
+    across = np.array([np.corrcoef(got[:, n], exact[:, n])[0, 1] for n in range(got.shape[1])])
+    assert np.median(across) > 0.9999 and np.mean(across > 0.98) > 0.97
+    scaled = got * ((got * exact).sum(0) / (got * got).sum(0))  # per-neuron scale removed
+    unexplained = ((scaled - exact) ** 2).sum() / ((exact - exact.mean(0)) ** 2).sum()
+    assert unexplained < 1e-3
     # an average of gt_rate over the image's own repeats keeps their gains: far off
     own = np.array([ds.gt_rate.values[ds.image_id.values == ds.image_id.values[t]].mean(0)
                     for t in np.flatnonzero(test)[firsts[:6]]])
@@ -189,7 +194,8 @@ def test_photo_pools_are_disjoint_and_test_images_are_not_crops_of_training_phot
     pools = [set(p) for p in stimuli.PHOTO_POOLS.values()]
     assert set.union(*pools) == set(stimuli.PHOTOGRAPHS)
     assert sum(len(p) for p in pools) == len(stimuli.PHOTOGRAPHS)
-    assert {"motorcycle_left.png", "motorcycle_right.png"} <= set(stimuli.PHOTO_POOLS["train"])
+    stereo = {"skimage:motorcycle_left.png", "skimage:motorcycle_right.png"}
+    assert stereo <= set(stimuli.PHOTO_POOLS["train"])
     from v1lib.sim.static import unique_images
 
     _, scans = stats_scans
@@ -200,6 +206,116 @@ def test_photo_pools_are_disjoint_and_test_images_are_not_crops_of_training_phot
     assert nearest.max() < 0.8
     # the measure does find a duplicate: a test image against itself among the training ones
     assert stimuli.nearest_correlation(test[:1], np.concatenate([train, test[:1]]))[0] > 0.999
+
+
+def test_scenes_pools_and_parts_split_the_photographs():
+    from v1lib.sim import photographs as ph
+
+    # every photograph belongs to one scene; photographs of one place are one scene
+    assert len(ph.SCENE_OF) == len(ph.PHOTOGRAPHS) == len(set(ph.PHOTOGRAPHS))
+    for pair in (("skimage:motorcycle_left.png", "skimage:motorcycle_right.png"),
+                 ("mvtb:rocks2-l.png", "mvtb:rocks2-r.png"), ("mvtb:walls-l.png", "mvtb:walls-r.png"),
+                 ("mvtb:campus/P1070491.png", "mvtb:campus/holdout/P1070492.png"),
+                 ("mvtb:flowers1.png", "mvtb:flowers9.png"), ("mvtb:seq/im.001.png", "mvtb:seq/im.009.png"),
+                 ("mvtb:mosaic/aerial-08.png", "mvtb:mosaic/aerialphoto.png")):
+        assert ph.SCENE_OF[pair[0]] == ph.SCENE_OF[pair[1]], pair
+    # the pools are disjoint by scene and hold every scene once
+    pooled = [s for scenes in ph.SCENE_POOLS.values() for s in scenes]
+    assert sorted(pooled) == sorted(ph.SCENES)
+    assert sorted(p for photos in ph.PHOTO_POOLS.values() for p in photos) == sorted(ph.PHOTOGRAPHS)
+    for n in range(1, len(ph.TRAINING_SCENES) + 1):
+        parts = ph.training_parts(n)
+        assert len(parts) == n and all(parts)  # every part has scenes
+        assert sorted(s for p in parts for s in p) == sorted(ph.TRAINING_SCENES)  # each once
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert ph.training_parts(4) == ph.training_parts(4)  # a fixed deal
+    with pytest.raises(ValueError, match="1 to 22 parts"):
+        ph.training_parts(0)
+
+
+def test_animals_of_a_dataset_train_on_disjoint_photographs():
+    from v1lib.sim import photographs as ph
+    from v1lib.sim.static import photo_part, training_scenes
+
+    for options in ({}, {"n_animals": 7, "photo_parts": 8},
+                    {"n_animals": 4, "photo_parts": 4, "first_photo_part": 2}):
+        cfg = StaticConfig.from_dict(options)
+        parts = [photo_part(cfg, a) for a in range(cfg.n_animals)]
+        assert len(set(parts)) == cfg.n_animals
+        photos = [set(ph.scene_photographs(training_scenes(cfg, a))) for a in range(cfg.n_animals)]
+        assert sum(map(len, photos)) == len(set.union(*photos))  # no photograph in two animals
+        shared = set(ph.PHOTO_POOLS["validation"]) | set(ph.PHOTO_POOLS["test"])
+        assert not shared & set.union(*photos)
+    cfg = StaticConfig.from_dict({"n_animals": 2, "first_photo_part": 3})
+    assert [photo_part(cfg, a) for a in range(2)] == [3, 0]  # wraps around
+
+
+def test_each_tier_crops_only_its_own_photographs(monkeypatch):
+    """The simulator's draw of each tier asks for the photographs of that tier's
+    pool and no others: the shared validation and test scenes, and each
+    animal's own part of the training scenes."""
+    from v1lib.sim import photographs as ph
+    from v1lib.sim import static
+
+    asked = []
+    real = stimuli.load
+    monkeypatch.setattr(stimuli, "load", lambda names: asked.append(set(names)) or real(names))
+    cfg = StaticConfig.from_dict({"n_animals": 3, "n_train": 20, "n_validation": 5,
+                                  "n_test_images": 5, "image_mix": {"natural": 1.0}})
+    trained = []
+    for a in range(cfg.n_animals):
+        asked.clear()
+        static._trials(cfg, np.random.default_rng(a), static.training_scenes(cfg, a))
+        train, validation, test = asked
+        assert train == set(ph.scene_photographs(static.training_scenes(cfg, a)))
+        assert validation == set(ph.PHOTO_POOLS["validation"])
+        assert test == set(ph.PHOTO_POOLS["test"])
+        trained.append(train)
+    assert not (trained[0] & trained[1] or trained[0] & trained[2] or trained[1] & trained[2])
+
+
+def test_crops_of_a_pool_are_crops_of_its_photographs_and_repeat_with_the_seed():
+    one = stimuli.natural_crops(6, (36, 64), np.random.default_rng(3), pool=["gravel"])
+    again = stimuli.natural_crops(6, (36, 64), np.random.default_rng(3), pool=["gravel"])
+    np.testing.assert_array_equal(one, again)
+    other = stimuli.natural_crops(6, (36, 64), np.random.default_rng(4), pool=["gravel"])
+    assert not np.array_equal(one, other)
+    # gravel is texture at every scale: its crops resemble each other more than the moon's
+    moon = stimuli.natural_crops(6, (36, 64), np.random.default_rng(3), pool=["moon"])
+    assert stimuli.nearest_correlation(one, moon).max() < 0.5
+    with pytest.raises(ValueError, match="unknown photo pool 'training'"):
+        stimuli.natural_crops(1, (8, 8), np.random.default_rng(0), pool="training")
+    with pytest.raises(ValueError, match="known scenes"):
+        stimuli.natural_crops(1, (8, 8), np.random.default_rng(0), pool=["lena"])
+
+
+def test_photographs_are_read_once_grey_and_at_most_512_px_on_the_shorter_side():
+    from v1lib.sim import photographs as ph
+
+    photos = ph.photographs()
+    assert len(photos) == len(ph.PHOTOGRAPHS)
+    assert all(p is q for p, q in zip(photos, ph.photographs()))  # cached, not read again
+    for name, img in zip(ph.PHOTOGRAPHS, photos):
+        assert img.ndim == 2 and img.dtype == np.float32, name
+        assert 200 <= min(img.shape) <= ph.MAX_SHORT_SIDE, (name, img.shape)
+        assert 0 <= img.min() and img.max() <= 255 and img.std() > 10, name
+    # area averaging: a 2 x 2 checkerboard at half size is flat at its mean
+    board = np.indices((1024, 2048)).sum(0) % 2 * 200.0
+    small = ph.downsample(board)
+    assert small.shape == (512, 1024) and np.allclose(small, 100.0)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"photo_parts": 0}, "'photo_parts' must be from 1 to 22"),
+    ({"photo_parts": 40}, "'photo_parts' must be from 1 to 22"),
+    ({"photo_parts": 4, "first_photo_part": 4}, "'first_photo_part' must be from 0 to"),
+    ({"first_photo_part": -1}, "'first_photo_part' must be from 0 to"),
+    ({"n_animals": 5}, r"5 animals \('n_animals'\) need as many parts .* \('photo_parts' is 4\)"),
+    ({"photo_parts": "4"}, "photo_parts: expected an integer"),
+])
+def test_bad_photo_part_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        StaticConfig.from_dict(options, source="m.yaml")
 
 
 @pytest.mark.slow

@@ -10,6 +10,8 @@ to download it and ``load(path)`` it instead. Both kinds are made under a lock
 (:mod:`v1lib.locking`): processes that need a dataset at once make it once. A
 path is read by the reader of its format (:data:`READERS`): NetCDF files of any
 declared schema, and the folders and zips of the Sensorium file-tree layout.
+The manifest's ``photographs`` record the source and licence of the photographs
+that simulated entries crop their natural images from (:func:`photograph_sources`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from . import paths
+from . import parallel, paths
 from .cache import config_hash, netcdf_attrs, provenance
 from .data.netcdf import load_scans, save_scans
 from .data.sensorium import load_sensorium
@@ -29,6 +31,11 @@ from .locking import locked
 SIMULATED_KEYS = {"kind", "description", "generator", "config", "seed"}
 EXTERNAL_KEYS = {"kind", "description", "source", "doi", "url", "licence", "files", "format",
                  "loader", "citation"}
+TOP_KEYS = {"version", "datasets", "photographs"}
+# each source of the simulator's photographs: the package and folder its files are in,
+# the files, and their licence (`licences`: per file, where the files' licences differ)
+PHOTOGRAPH_KEYS = {"package", "folder", "url", "licence", "licences", "citation", "files"}
+PHOTOGRAPH_NEEDS = {"package", "folder", "licence", "files"}
 
 
 class ManifestError(ValueError):
@@ -61,15 +68,17 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
     seed = int(entry["seed"])
     cfg, names, simulate, _ = _generators()[entry["generator"]](entry.get("config") or {}, seed)
     parts = path.with_suffix(".parts")
-    scans = {}
-    for i, scan in enumerate(names):
-        part = parts / f"{scan}.nc"
-        if part.is_file():
-            scans.update(load_scans(part, validate=False))
-        else:
-            ds = simulate(i, show_progress)
-            save_scans({scan: ds}, part)
-            scans[scan] = ds
+    todo = [(i, scan) for i, scan in enumerate(names) if not (parts / f"{scan}.nc").is_file()]
+    one_by_one = parallel.workers(jobs=len(todo)) == 1
+
+    def make(i, scan):  # scans are independent: on a CPU, several are simulated at once
+        save_scans({scan: simulate(i, show_progress and one_by_one)}, parts / f"{scan}.nc")
+
+    if todo:
+        parallel.run_jobs(make, todo, desc=f"simulating {name}", unit="scan",
+                          show_progress=show_progress)
+    scans = {k: v for scan in names for k, v in load_scans(parts / f"{scan}.nc",
+                                                            validate=False).items()}
     prov = provenance(config=cfg, seed=seed)
     save_scans(scans, path, attrs={"dataset": name, **netcdf_attrs(prov)})
     for part in parts.glob("*.nc"):
@@ -90,8 +99,7 @@ def _read_all(loader: str, files) -> dict:
     return {k: v for f in files for k, v in LOADERS[loader](f).items()}
 
 
-def read_manifest(path=None) -> dict:
-    """Read and check the manifest; return ``{name: entry}``."""
+def _read_doc(path=None) -> tuple[Path, dict]:
     path = Path(path) if path else paths.repo_root() / "data_manifest.yaml"
     try:
         doc = yaml.safe_load(Path(path).read_text())
@@ -99,6 +107,43 @@ def read_manifest(path=None) -> dict:
         raise ManifestError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), dict):
         raise ManifestError(f"{path}: expected a top-level mapping 'datasets'")
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        raise ManifestError(f"{path.name}: unknown top-level key(s) {sorted(unknown)}; "
+                            f"known: {sorted(TOP_KEYS)}")
+    _check_photographs(path, doc.get("photographs", {}))
+    return path, doc
+
+
+def _check_photographs(path: Path, sources) -> None:
+    if not isinstance(sources, dict):
+        raise ManifestError(f"{path.name}: 'photographs' must map each source of photographs "
+                            f"to its {sorted(PHOTOGRAPH_NEEDS)}")
+    for name, e in sources.items():
+        where = f"{path.name}: photographs '{name}'"
+        if not isinstance(e, dict):
+            raise ManifestError(f"{where}: expected a mapping of {sorted(PHOTOGRAPH_NEEDS)}")
+        if set(e) - PHOTOGRAPH_KEYS:
+            raise ManifestError(f"{where}: unknown key(s) {sorted(set(e) - PHOTOGRAPH_KEYS)}")
+        if PHOTOGRAPH_NEEDS - set(e):
+            raise ManifestError(f"{where}: missing key(s) {sorted(PHOTOGRAPH_NEEDS - set(e))}")
+        files = e["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ManifestError(f"{where}: 'files' must be a list of file names")
+        stray = set(e.get("licences") or {}) - set(files)
+        if stray:
+            raise ManifestError(f"{where}: 'licences' names files not in 'files': {sorted(stray)}")
+
+
+def photograph_sources(path=None) -> dict:
+    """The manifest's sources of the simulator's photographs: ``{source: entry}``
+    with the package, folder, files and licence of each."""
+    return _read_doc(path)[1].get("photographs", {})
+
+
+def read_manifest(path=None) -> dict:
+    """Read and check the manifest; return ``{name: entry}``."""
+    path, doc = _read_doc(path)
     for name, e in doc["datasets"].items():
         where = f"{path.name}: dataset '{name}'"
         if not isinstance(e, dict) or e.get("kind") not in ("simulated", "external"):

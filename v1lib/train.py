@@ -32,6 +32,7 @@ import xarray as xr
 from . import torchfile
 from .config import check_options, check_types
 from .objectives import Poisson
+from .parallel import threads
 from .predict import autocast, core_features, predict_tier
 from .progress import progress
 from .tensors import ScanTensors
@@ -54,6 +55,10 @@ class TrainConfig:
     # schedule and max_epochs count optimiser steps whatever the amount of data.
     steps_per_epoch: int | None = None
     freeze_core: bool = False  # train readouts (and shifters, modulators) only
+    # torch's CPU threads while training: the order of floating-point sums, and so the
+    # trained weights, depend on it; one thread lets a sweep train models side by side
+    # (v1lib.parallel) with the same result as one after the other
+    threads: int = 1
 
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "train config") -> TrainConfig:
@@ -63,6 +68,8 @@ class TrainConfig:
         cfg = cls(**d)
         if not 0 < cfg.train_fraction <= 1:
             raise ValueError(f"{source}: 'train_fraction' must be in (0, 1], got {cfg.train_fraction}")
+        if cfg.threads < 1:
+            raise ValueError(f"{source}: 'threads' must be a positive integer, got {cfg.threads}")
         if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
             raise ValueError(f"{source}: 'steps_per_epoch' must be a positive integer or null, "
                              f"got {cfg.steps_per_epoch}")
@@ -177,9 +184,15 @@ def _after_epoch(state: dict, score: float, model, opt, c: TrainConfig) -> None:
 def fit(model, tensors: dict[str, ScanTensors], config: TrainConfig, seed: int,
         checkpoint: Path | None = None, show_progress: bool = True,
         objective=Poisson()) -> xr.Dataset:
-    """Train ``model`` in place; return the history (per epoch: loss, validation
-    score, learning rate, wall time). Resumes from ``checkpoint`` if it exists,
-    and rewrites it after every epoch."""
+    """Train ``model`` in place, on ``config.threads`` CPU threads; return the
+    history (per epoch: loss, validation score, learning rate, wall time).
+    Resumes from ``checkpoint`` if it exists, and rewrites it after every epoch."""
+    with threads(config.threads):
+        return _fit(model, tensors, config, seed, checkpoint, show_progress, objective)
+
+
+def _fit(model, tensors, config: TrainConfig, seed: int, checkpoint, show_progress,
+         objective) -> xr.Dataset:
     c = config
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)

@@ -130,8 +130,9 @@ class FeatureBank:
         from .stimuli import mixed_images
 
         rng = np.random.default_rng(seed)
+        # natural crops of every scene: the same pool whatever a dataset's split of the photographs
         imgs, _ = mixed_images(n_images, self.shape, {"natural": 0.6, "dead_leaves": 0.2,
-                                                      "pink_noise": 0.2}, rng)
+                                                      "pink_noise": 0.2}, rng, pool=None)
         energy = self._energy(torch.from_numpy(imgs))
         S, O = len(self.config.sf_cpd), self.config.n_orientations
         e = energy.view(len(imgs), S, O, *energy.shape[-2:])

@@ -235,12 +235,23 @@ class Population:
         """Noise-free response at unit gain and mean behaviour, (Q, N)."""
         return self.output(self.drive(images, shift_x, shift_y, rows, torsion))
 
+    BETA = 3.0  # sharpness of the output nonlinearity's soft threshold
+
     def output(self, z: torch.Tensor) -> torch.Tensor:
         """The output nonlinearity: a soft threshold of the standardised drive."""
         thr = torch.from_numpy(self.threshold)
-        beta = 3.0
-        out = torch.nn.functional.softplus(beta * (z - thr)) / beta
+        out = torch.nn.functional.softplus(self.BETA * (z - thr)) / self.BETA
         return torch.from_numpy(self.baseline) + torch.from_numpy(self.amplitude) * out
+
+    def weighted_output(self, z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor
+                        ) -> torch.Tensor:
+        """``sum_km weight[k, m] * output(z[k] + pre[m])`` per neuron (N,), for
+        drives ``z`` (K, N), pre-nonlinearity terms ``pre`` (M, N) and weights
+        (K, M, N), without forming the outputs themselves."""
+        b = self.BETA
+        sp = torch.nn.functional.softplus(b * (z[:, None] + (pre - torch.from_numpy(self.threshold))[None]))
+        return (torch.from_numpy(self.baseline) * weight.sum((0, 1))
+                + torch.from_numpy(self.amplitude) / b * (sp * weight).sum((0, 1)))
 
     def pre_drive(self, behavior_z: np.ndarray) -> np.ndarray:
         """Behaviour's part of the drive before the nonlinearity (T, N)."""
@@ -279,9 +290,9 @@ class Population:
     def _calibrate_drive(self, n_images: int = 256, seed: int = 777) -> None:
         from .stimuli import mixed_images
 
-        imgs, _ = mixed_images(n_images, self.bank.shape,
+        imgs, _ = mixed_images(n_images, self.bank.shape,  # natural crops of every scene
                                {"natural": 0.7, "dead_leaves": 0.15, "pink_noise": 0.15},
-                               np.random.default_rng(seed))
+                               np.random.default_rng(seed), pool=None)
         d = torch.cat([self.drive(torch.from_numpy(imgs[i : i + 64]))
                        for i in range(0, n_images, 64)])
         self._drive_mean = d.mean(0).numpy().astype(np.float32)

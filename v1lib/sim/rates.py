@@ -113,6 +113,8 @@ def stimulus_only_rates(pop: Population, images: np.ndarray, trial_image: np.nda
     gain = np.stack([pop.observable_gain(beh_pts, np.repeat(ez[None], len(beh_pts), 0))
                      for ez in eye.z])  # (K, M, N)
     weight = torch.from_numpy((eye_w[:, None] * beh_w[None])[..., None].astype(np.float32))
+    gw = torch.from_numpy(gain) * weight  # (K, M, N): gain times probability
+    additive = (torch.from_numpy(add)[None] * gw).sum((0, 1))  # the same for every image
     state_mean = pop.state_gain(state).mean(0)
     out = np.full((len(trial_image), pop.config.n_neurons), np.nan, dtype=np.float32)
     test = np.flatnonzero(tier_of_image == "test")
@@ -124,7 +126,6 @@ def stimulus_only_rates(pop: Population, images: np.ndarray, trial_image: np.nda
             z = pop.drive(torch.from_numpy(images[ids]), np.tile(eye.shift[:, 0], len(ids)),
                           np.tile(eye.shift[:, 1], len(ids)), rows, np.tile(eye.torsion, len(ids)))
             for j, i in enumerate(ids):
-                inner = pop.output(z[j * K:(j + 1) * K, None] + pre[None])  # (K, M, N)
-                r = ((inner + torch.from_numpy(add)[None]) * torch.from_numpy(gain) * weight).sum((0, 1))
+                r = pop.weighted_output(z[j * K:(j + 1) * K], pre, gw) + additive
                 out[trial_image == i] = r.numpy() * state_mean
     return out

@@ -1,6 +1,9 @@
 """The static-image experiment on the in-silico V1: several animals (scans),
 each shown its own natural and synthetic images in the train / validation /
-test tiers, with behaviour, eye movements and ground truth recorded.
+test tiers, with behaviour, eye movements and ground truth recorded. Each
+animal's natural training images are crops of its own part of the training
+photographs (``photo_parts``, ``first_photo_part``); the validation and test
+photographs are shared (:mod:`v1lib.sim.photographs`).
 
 ``simulate_static(config, seed)`` returns one :class:`xarray.Dataset` per scan in
 the static schema (:mod:`v1lib.data.static`), with the ground truth in ``gt_*``
@@ -27,12 +30,15 @@ from ..probes import Responder
 from . import rates
 from .behavior import simulate_behavior
 from .features import FeatureBank, FeatureBankConfig
+from .photographs import parts_error, training_parts
 from .population import Population, PopulationConfig
 from .stimuli import mix_error, mixed_images
 
 # Bump when a change of the simulator's code changes its output for a given
-# config and seed: cached datasets are keyed by it.
-SIMULATOR_VERSION = 4
+# config and seed: cached datasets are keyed by it. Version 5: the photographs of
+# mvtb-data join scikit-image's, grouped into scenes, and each animal trains on
+# its own part of the training scenes.
+SIMULATOR_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class StaticConfig:
     eye_deg_per_camera_px: float = 0.6  # gaze change per pixel of pupil-centre motion
     image_mix: dict = field(default_factory=lambda: {"natural": 0.6, "dead_leaves": 0.2,
                                                      "pink_noise": 0.2})
+    # the training scenes are split into `photo_parts` disjoint parts; animal a trains
+    # on part (first_photo_part + a) % photo_parts, so no two animals share one
+    photo_parts: int = 4
+    first_photo_part: int = 0
     population: PopulationConfig = PopulationConfig()
     features: FeatureBankConfig = FeatureBankConfig()
 
@@ -96,6 +106,20 @@ class StaticConfig:
             raise ValueError(f"{source}: 'population.n_neurons' must be a positive integer")
         if error := mix_error(self.image_mix):
             raise ValueError(f"{source}: {error}")
+        if error := parts_error(self.n_animals, self.photo_parts, self.first_photo_part):
+            raise ValueError(f"{source}: {error}")
+
+
+def photo_part(config: StaticConfig, index: int) -> int:
+    """The part of the training scenes (of ``config.photo_parts``) that animal
+    ``index`` (0-based) trains on."""
+    return (config.first_photo_part + index) % config.photo_parts
+
+
+def training_scenes(config: StaticConfig, index: int) -> tuple[str, ...]:
+    """The scenes whose photographs animal ``index``'s natural training images
+    are cropped from."""
+    return training_parts(config.photo_parts)[photo_part(config, index)]
 
 
 def feature_bank(config: StaticConfig) -> FeatureBank:
@@ -139,10 +163,11 @@ def simulate_scan(config: StaticConfig, seed: int, index: int,
     pop = Population(config.population, bank, np.random.default_rng(pop_stream.spawn(1)[0]))
     name = scan_names(config, seed)[index]
     stream = np.random.SeedSequence([seed, 1]).spawn(config.n_animals)[index]
-    ds = _simulate_scan(config, pop, name, np.random.default_rng(stream), show_progress)
+    ds = _simulate_scan(config, pop, name, np.random.default_rng(stream), show_progress,
+                        training_scenes(config, index))
     # enough to rebuild the ground-truth populations (populations_of)
     ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed),
-                    sim_version=SIMULATOR_VERSION)
+                    sim_version=SIMULATOR_VERSION, photo_part=photo_part(config, index))
     return ds
 
 
@@ -180,10 +205,10 @@ def truth_function(pop: Population, contrast: float = 50.0):
     return lambda x: pop.stimulus_rate(127.5 + contrast * x[:, 0])
 
 
-def _simulate_scan(config: StaticConfig, pop: Population, name: str,
-                   rng: np.random.Generator, show_progress: bool) -> xr.Dataset:
+def _simulate_scan(config: StaticConfig, pop: Population, name: str, rng: np.random.Generator,
+                   show_progress: bool, train_scenes: tuple[str, ...]) -> xr.Dataset:
     c = config
-    images, kinds, tier_of_image, trial_image = _trials(c, rng)
+    images, kinds, tier_of_image, trial_image = _trials(c, rng, train_scenes)
     T = len(trial_image)
     beh = simulate_behavior(T, rng)
     behavior = np.stack([beh.pupil, beh.dpupil, beh.running], axis=1)
@@ -219,12 +244,14 @@ def _simulate_scan(config: StaticConfig, pop: Population, name: str,
     return ds
 
 
-def _trials(c: StaticConfig, rng: np.random.Generator):
+def _trials(c: StaticConfig, rng: np.random.Generator, train_scenes: tuple[str, ...]):
     """The images, their class and tier, and the image of each trial in
     presentation order (test images repeated and interleaved). The natural
-    images of each tier are crops of that tier's own photographs."""
+    images of each tier are crops of that tier's own photographs: the shared
+    validation and test scenes, and the animal's ``train_scenes``."""
     sizes = {"train": c.n_train, "validation": c.n_validation, "test": c.n_test_images}
-    drawn = [mixed_images(n, (c.height, c.width), c.image_mix, rng, pool=tier)
+    pools = {"train": train_scenes, "validation": "validation", "test": "test"}
+    drawn = [mixed_images(n, (c.height, c.width), c.image_mix, rng, pool=pools[tier])
              for tier, n in sizes.items()]
     images = np.round(np.concatenate([d[0] for d in drawn])).astype(np.uint8)
     kinds = np.concatenate([d[1] for d in drawn])

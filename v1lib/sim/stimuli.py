@@ -3,53 +3,27 @@ and the amplitude-spectrum statistic that compares them.
 
 Every generator takes a ``numpy.random.Generator`` and returns float32 images in
 luminance units 0..255 (like the 8-bit screens of the real recordings), shape
-``(n, height, width)``. Nothing is downloaded: the photographs are the ones that
-scikit-image ships inside its package.
+``(n, height, width)``. Natural images are crops of photographs that ship inside
+two packages, scikit-image and mvtb-data; :mod:`v1lib.sim.photographs` lists
+them, groups them into scenes and splits the scenes into pools. Nothing is
+downloaded.
 """
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
+from collections.abc import Sequence
 
 import numpy as np
 
-# Photographs bundled with scikit-image (files inside the package, no fetch).
-PHOTOGRAPHS = (
-    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png",
-    "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "moon.png",
-    "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg",
-)
+from .photographs import PHOTO_POOLS, PHOTOGRAPHS, SCENE_POOLS, SCENES, load, photographs
 
-# Disjoint photographs per tier, so that no test (or validation) image is a crop of
-# a photograph that training images come from. The stereo pair of motorcycles
-# stays in one tier.
-PHOTO_POOLS = {
-    "train": ("brick.png", "camera.png", "coins.png", "gravel.png", "hubble_deep_field.jpg",
-              "moon.png", "motorcycle_left.png", "motorcycle_right.png"),
-    "validation": ("chelsea.png", "rocket.jpg"),
-    "test": ("astronaut.png", "coffee.png", "grass.png"),
-}
+__all__ = ["PHOTOGRAPHS", "PHOTO_POOLS", "SCENES", "SCENE_POOLS", "photographs", "pool_scenes",
+           "natural_crops", "dead_leaves", "pink_noise", "mixed_images", "mix_error",
+           "amplitude_spectrum_slope", "nearest_correlation"]
 
-
-@lru_cache(maxsize=1)
-def photographs() -> tuple[np.ndarray, ...]:
-    """The bundled photographs (in the order of ``PHOTOGRAPHS``) as grayscale
-    float32 arrays in 0..255."""
-    import skimage.data
-    import skimage.io
-
-    folder = os.path.dirname(skimage.data.__file__)  # the files shipped in the wheel
-    out = []
-    for name in PHOTOGRAPHS:
-        path = os.path.join(folder, name)
-        img = np.asarray(skimage.io.imread(path), dtype=np.float32)
-        if img.ndim == 3:  # RGB(A) -> luminance (Rec. 601)
-            img = img[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        if img.max() <= 1.0:
-            img = img * 255.0
-        out.append(img)
-    return tuple(out)
+# A pool of photographs: the name of a pool of SCENE_POOLS ("train", "validation",
+# "test"), a sequence of scene names, or None for every scene.
+Pool = str | Sequence[str] | None
 
 
 def _resize(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -73,19 +47,37 @@ def _standardise(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).reshape(images.shape).astype(np.float32)
 
 
+def pool_scenes(pool: Pool) -> tuple[str, ...]:
+    """The scene names of ``pool`` (see :data:`Pool`)."""
+    if pool is None:
+        return tuple(SCENES)
+    if isinstance(pool, str):
+        if pool not in SCENE_POOLS:
+            raise ValueError(f"unknown photo pool '{pool}'; choose from {list(SCENE_POOLS)}, "
+                             f"or give a sequence of scene names")
+        return SCENE_POOLS[pool]
+    scenes = tuple(pool)
+    unknown = [s for s in scenes if s not in SCENES]
+    if unknown or not scenes:
+        raise ValueError(f"a photo pool needs one or more known scenes, got {list(scenes)}; "
+                         f"known scenes: {list(SCENES)}")
+    return scenes
+
+
 def natural_crops(n: int, shape: tuple[int, int], rng: np.random.Generator,
-                  pool: str | None = None) -> np.ndarray:
-    """Crops of the bundled photographs (of ``PHOTO_POOLS[pool]``, or all),
-    varied in scale, position and flip."""
+                  pool: Pool = None) -> np.ndarray:
+    """Crops of the photographs of ``pool`` (all where None), varied in scale,
+    position and flip. Each crop draws a scene of the pool, then one of the
+    scene's photographs: a scene of many photographs (a sequence, a walk
+    around one place) weighs as much as a scene of one."""
+    scenes = [SCENES[s] for s in pool_scenes(pool)]
+    names = [p for photos in scenes for p in photos]
+    images = dict(zip(names, load(names)))
     h, w = shape
-    photos = photographs()
-    if pool is not None:
-        if pool not in PHOTO_POOLS:
-            raise ValueError(f"unknown photo pool '{pool}'; choose from {list(PHOTO_POOLS)}")
-        photos = [photos[PHOTOGRAPHS.index(p)] for p in PHOTO_POOLS[pool]]
     out = np.empty((n, h, w), dtype=np.float32)
     for i in range(n):
-        src = photos[rng.integers(len(photos))]
+        photos = scenes[rng.integers(len(scenes))]
+        src = images[photos[rng.integers(len(photos))]]
         sh, sw = src.shape
         # crop with the screen's aspect ratio, covering 25 %..100 % of the shorter side
         frac = rng.uniform(0.25, 1.0)
@@ -161,9 +153,9 @@ def mix_error(mix: dict) -> str | None:
 
 
 def mixed_images(n: int, shape: tuple[int, int], mix: dict[str, float],
-                 rng: np.random.Generator, pool: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator, pool: Pool = None) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images drawn from the kinds in ``mix`` (fractions), shuffled;
-    natural images from the photographs of ``pool`` (all where None).
+    natural images from the photographs of ``pool`` (all scenes where None).
 
     Returns ``(images, kind)`` with ``kind`` the stimulus class of each image.
     """

@@ -76,7 +76,7 @@ def foreign_transfer(foreign: dict, scans: dict, cores: dict, profile: str, frac
 
     jobs = [(c, float(f), s) for c in ("direct", "transfer") for f in sorted(fractions)
             for s in reps]
-    out = sweep(jobs, run, ("condition", "fraction", "source"), desc="negative control")
+    out = sweep(jobs, run, ("condition", "fraction", "source"), desc="negative control", device=device)
     return out.assign_attrs(animal=animal)
 
 

@@ -60,7 +60,7 @@ def readout_comparison(scans, profile: str, variants=None, results_dir=None,
                 "improving_at_end": float(h.attrs["best_epoch"] >= h.attrs["epochs"] - patience)}
 
     jobs = [(v, a) for v in variants for a, _ in (reps[:1] if v in st["one_replicate"] else reps)]
-    out = sweep(jobs, run, ("variant", "animal"), desc="readout comparison")
+    out = sweep(jobs, run, ("variant", "animal"), desc="readout comparison", device=device)
     animals = [a for a, _ in reps]
     gamma = [variant_config(profile, v, (tuned or {}).get(v))[0].gamma_readout for v in variants]
     return out.reindex(animal=animals).assign_coords(

@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ..evaluation import evaluate
-from ..progress import progress
+from ..parallel import run_jobs
 
 
 def tier_scores(fit, scans: dict[str, xr.Dataset], tier: str = "test") -> dict:
@@ -19,11 +19,12 @@ def tier_scores(fit, scans: dict[str, xr.Dataset], tier: str = "test") -> dict:
 
 
 def sweep(jobs: list[tuple], run: Callable[..., dict], dims: tuple[str, ...],
-          desc: str = "sweep") -> xr.Dataset:
+          desc: str = "sweep", device="cpu") -> xr.Dataset:
     """``run(*job)`` for every job, each a tuple of coordinates along ``dims``
     returning a dict of numbers; the results stacked with dims ``dims`` (NaN
-    where the grid has no job). Coordinates keep the order of first appearance."""
-    results = {job: run(*job) for job in progress(jobs, desc=desc, unit="model")}
+    where the grid has no job). Coordinates keep the order of first appearance.
+    On a CPU, several jobs run at once (:func:`v1lib.parallel.run_jobs`)."""
+    results = dict(zip(jobs, run_jobs(run, jobs, device, desc=desc)))
     coords = {d: list(dict.fromkeys(job[k] for job in jobs)) for k, d in enumerate(dims)}
     shape = tuple(len(c) for c in coords.values())
     keys = [k for k in results[jobs[0]] if k != "n_neurons"]

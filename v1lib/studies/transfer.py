@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from ..model_cache import FitResult, fit_cached
+from ..parallel import run_jobs
 from ..published import PUBLISHED
 from ..stats import change_text, paired_change, relative_change, t_interval, verdict
 from ..train import TrainConfig
@@ -52,9 +53,14 @@ def source_cores(scans, profile: str, variant: str = "gaussian", results_dir=Non
     reps = replicates(scans, study_settings(profile))
     if len(scans) < 2:
         raise ValueError("core transfer needs at least two scans")
-    return {a: fit_variant({k: v for k, v in scans.items() if k != a}, profile, variant, seed,
-                           results_dir, device, show_progress=False, model=model)
-            for a, seed in reps}
+
+    def fit(animal, seed):
+        return fit_variant({k: v for k, v in scans.items() if k != animal}, profile, variant,
+                           seed, results_dir, device, show_progress=False, model=model)
+
+    # train side by side (the results are folders), then reload each here
+    run_jobs(lambda a, seed: fit(a, seed).folder, reps, device, desc="source cores")
+    return {a: fit(a, seed) for a, seed in reps}
 
 
 def condition_fit(scans, profile: str, animal: str, seed: int, fraction: float, condition: str,
@@ -102,7 +108,7 @@ def transfer_curve(scans, profile: str, variant: str = "gaussian", fractions=Non
                 "converged": float(h.attrs["stopped"] == "early stopping")}
 
     jobs = [(c, f, a) for c in ("direct", "transfer") for f in fractions for a in reps]
-    ds = sweep(jobs, run, ("condition", "fraction", "animal"), desc="transfer curve")
+    ds = sweep(jobs, run, ("condition", "fraction", "animal"), desc="transfer curve", device=device)
     ds = ds.sortby("fraction")  # data_needed reads the curve in order of fraction
     ds = ds.assign_coords(seed=("animal", [reps[a] for a in ds.animal.values]))
     ds.attrs.update(variant=variant)

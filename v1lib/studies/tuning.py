@@ -50,7 +50,7 @@ def readout_search(scans, profile: str, results_dir=None, device="cpu") -> xr.Da
                 "improving_at_end": float(a["best_epoch"] >= a["epochs"] - patience)}
 
     jobs = [(r, f) for r in SEARCHED for f in search_factors(profile)]
-    out = sweep(jobs, run, ("readout", "factor"), desc="readout search")
+    out = sweep(jobs, run, ("readout", "factor"), desc="readout search", device=device)
     return out.assign_coords(gamma_readout=("factor", base * out.factor.values)).assign_attrs(
         animal=animal, seed=seed, base_gamma_readout=base)
 

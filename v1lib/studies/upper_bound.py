@@ -52,7 +52,8 @@ def upper_bound(scans, profile: str, results_dir=None, device="cpu",
                          dict(reps)[animal], results_dir, device, show_progress=False)
         return {**tier_scores(fit, {animal: ds}), "epochs": int(fit.history.attrs["epochs"])}
 
-    out = sweep([(a,) for a, _ in reps], run, ("animal",), desc="true-bank upper bound")
+    out = sweep([(a,) for a, _ in reps], run, ("animal",), desc="true-bank upper bound",
+                device=device)
     return out.assign_attrs(max_epochs=train_cfg.max_epochs)
 
 
