@@ -248,12 +248,13 @@ else:
 if not upper_bound.available(scans):
     display(Markdown("These data are not simulated: they have no true feature bank."))
 else:
-    gaussian = tuned.get("gaussian")
-    bound = upper_bound.upper_bound(scans, profile, results_dir, device, gaussian)
+    worlds = {"default": scans, **({"well-specified": twin} if twin is not None else {})}
+    bounds = upper_bound.upper_bounds(worlds, profile, results_dir, device, tuned.get("gaussian"))
+    bound = bounds["default"]
     texts = [upper_bound.bound_text(comparison, bound, "default")]
     if twin is not None:
-        twin_bound = upper_bound.upper_bound(twin, profile, results_dir, device, gaussian)
-        texts.append(upper_bound.bound_text(twin_comparison, twin_bound, "well-specified"))
+        texts.append(upper_bound.bound_text(twin_comparison, bounds["well-specified"],
+                                            "well-specified"))
     display(Markdown(" ".join(texts)))
 
 # %% [markdown]

@@ -1,5 +1,8 @@
 """Sweeps that train several models at once give what one after the other gives."""
 
+import os
+from concurrent.futures.process import BrokenProcessPool
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +34,27 @@ def test_a_job_that_fails_raises_its_error_in_the_caller(monkeypatch):
 
     with pytest.raises(ValueError, match="bad job 2"):
         parallel.run_jobs(job, [(k,) for k in range(4)])
+
+
+def test_an_interrupt_in_a_worker_reaches_the_caller_and_a_dead_worker_is_reported(monkeypatch):
+    monkeypatch.setenv(parallel.ENV, "2")
+
+    def interrupted(k):
+        if k == 1:
+            raise KeyboardInterrupt("stopped")
+        return k
+
+    with pytest.raises(KeyboardInterrupt):
+        parallel.run_jobs(interrupted, [(k,) for k in range(3)], show_progress=False)
+
+    def dies(k):
+        if k == 0:
+            os._exit(3)
+        return k
+
+    with pytest.raises(BrokenProcessPool):
+        parallel.run_jobs(dies, [(k,) for k in range(2)], show_progress=False)
+    assert parallel.run_jobs(lambda k: k, [(1,), (2,)], show_progress=False) == [1, 2]
 
 
 def test_the_worker_count_follows_the_setting_the_device_and_the_jobs(monkeypatch):

@@ -3,6 +3,7 @@ measured by the same function, with the same stimuli."""
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from v1lib import probes
 from v1lib.models import CoreConfig, Encoder, ModelConfig
@@ -42,3 +43,22 @@ def test_gratings_have_their_stripes_at_the_orientation(orientation):
     along = [g[int(round(c + t * np.sin(a))), int(round(c + t * np.cos(a)))] for t in range(-5, 6)]
     across = [g[int(round(c + t * np.cos(a))), int(round(c - t * np.sin(a)))] for t in range(-5, 6)]
     assert np.ptp(along) < 0.05 * np.ptp(g) < np.ptp(across)
+
+
+def test_a_survey_in_groups_side_by_side_equals_one_in_a_single_group(monkeypatch):
+    """The tuning survey splits its neurons between workers; the result is the
+    same, neuron by neuron and in the order asked for."""
+    from v1lib import parallel
+
+    shape, dpp = (24, 32), 1.5
+    model = Encoder(ModelConfig(core=CoreConfig(layers=1, channels=2, input_kernel=5)),
+                    {"a": info(5)}, shape).eval()
+    resp = probes.model_responder(model, "a", shape, dpp)
+    neurons, ori, sf = [4, 0, 2, 3, 1], [0.0, 30.0, 60.0, 90.0, 120.0], [0.03, 0.06, 0.12, 0.06, 0.03]
+    out = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv(parallel.ENV, n)
+        out[n] = probes.tuning_survey(resp, neurons, ori, sf)
+    assert list(out["2"].neuron.values) == neurons
+    xr.testing.assert_allclose(out["1"], out["2"], rtol=1e-5)
+    assert np.isfinite(out["2"].orientation_error.values).all()

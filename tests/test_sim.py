@@ -566,3 +566,18 @@ def test_the_screen_surround_reads_grey(worlds):
     assert (pop.bank.sample_from(comps, index, far, far) == 0).all()
     edge = pop.bank.sample_from(comps, index, torch.zeros(4, 5), torch.zeros(4, 5))
     assert torch.isfinite(edge).all() and edge.abs().sum() > 0
+
+
+def test_tuning_realism_reads_frequencies_and_envelope_widths_off_the_population():
+    from v1lib.sim.population import Population
+    from v1lib.sim.static import feature_bank
+
+    cfg = StaticConfig.from_dict({"population": {"n_neurons": 300}})
+    pop = Population(cfg.population, feature_bank(cfg), np.random.default_rng(1))
+    real = calibration.tuning_realism(pop)
+    assert sum(real["sf_share"].values()) == pytest.approx(1.0)
+    assert real["median_sf"] in cfg.features.sf_cpd
+    # FWHM of a Gaussian of SD envelope_periods / sf degrees
+    for f, width in real["fwhm"].items():
+        assert width == pytest.approx(2.3548 * cfg.features.envelope_periods / f, rel=1e-4)
+    assert real["screen_deg"] == (cfg.height * cfg.deg_per_px, cfg.width * cfg.deg_per_px)

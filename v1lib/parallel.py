@@ -16,6 +16,7 @@ one after the other in the calling process (a forked process cannot use CUDA).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import multiprocessing
 import os
@@ -67,14 +68,19 @@ def _start_worker() -> None:
 
 def _run_one(index: int):
     fn, jobs = _TASK
-    return index, fn(*jobs[index])
+    return fn(*jobs[index])
 
 
 def run_jobs(fn: Callable, jobs: Sequence[tuple], device="cpu", desc: str = "jobs",
              unit: str = "model", show_progress: bool = True) -> list:
     """``[fn(*job) for job in jobs]``, each on one thread; on a CPU, up to
     :func:`workers` jobs at once in forked processes (``fn`` may be a closure;
-    its results must pickle). A job's exception is raised here."""
+    its results must pickle).
+
+    A job's exception (an interrupt included) is raised here once the jobs
+    already running have finished, so their results stay wherever they save
+    them; jobs not yet started are dropped. A worker that dies raises
+    ``BrokenProcessPool``."""
     global _TASK
     jobs = list(jobs)
     n = workers(device, len(jobs))
@@ -86,15 +92,17 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], device="cpu", desc: str = "job
         raise RuntimeError("run_jobs is already running in this process")
     _TASK = (fn, jobs)
     results = [None] * len(jobs)
+    pool = concurrent.futures.ProcessPoolExecutor(
+        n, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker)
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(n, initializer=_start_worker) as pool:
-            bar = progress(total=len(jobs), desc=f"{desc} ({n} at once)", unit=unit,
-                           disable=not show_progress)
-            for index, result in pool.imap_unordered(_run_one, range(len(jobs))):
-                results[index] = result
-                bar.update(1)
-            bar.close()
+        futures = {pool.submit(_run_one, i): i for i in range(len(jobs))}
+        bar = progress(total=len(jobs), desc=f"{desc} ({n} at once)", unit=unit,
+                       disable=not show_progress)
+        for future in concurrent.futures.as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.update(1)
+        bar.close()
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         _TASK = None
     return results

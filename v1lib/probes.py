@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import xarray as xr
 
+from . import parallel
+
 
 @dataclass(frozen=True)
 class Responder:
@@ -119,11 +121,22 @@ def plaid_test(responder: Responder, neurons, orientation, sf, contrast: float =
     return xr.Dataset({k: ("neuron", v) for k, v in res.items()}, coords={"neuron": neurons})
 
 
-def tuning_survey(responder: Responder, neurons, orientation, sf) -> xr.Dataset:
+def tuning_survey(responder: Responder, neurons, orientation, sf, device="cpu") -> xr.Dataset:
     """Grating tuning and plaid responses of ``neurons``, with the error of the
-    measured preferred orientation against ``orientation`` (degrees, circular)."""
+    measured preferred orientation against ``orientation`` (degrees, circular).
+    On a CPU (``device``: where the responder computes), groups of neurons are
+    surveyed side by side (:func:`v1lib.parallel.run_jobs`)."""
     neurons = np.atleast_1d(neurons)
     orientation = np.atleast_1d(orientation).astype(float)
+    sf = np.broadcast_to(np.atleast_1d(sf).astype(float), neurons.shape)
+    groups = np.array_split(np.arange(len(neurons)), parallel.workers(device, len(neurons)))
+    parts = parallel.run_jobs(
+        lambda g: _survey(responder, neurons[g], orientation[g], sf[g]),
+        [(g,) for g in groups], device, desc="tuning survey", unit="group")
+    return xr.concat(parts, dim="neuron")
+
+
+def _survey(responder: Responder, neurons, orientation, sf) -> xr.Dataset:
     summ = tuning_summary(orientation_tuning(responder, neurons, sf))
     plaid = plaid_test(responder, neurons, orientation, sf)
     err = np.abs((summ.preferred_orientation.values - orientation + 90) % 180 - 90)

@@ -125,3 +125,21 @@ def ceiling_text(ours: dict, implied: dict) -> str:
         text += (f": the simulated neurons are {'less' if a < b else 'more'} reliable than the "
                  f"recorded ones that the noise level was calibrated against")
     return text + ". Later chapters give every model's fraction of the in-silico ceilings."
+
+
+def tuning_realism(pop) -> dict:
+    """Spatial tuning of a simulated population's responsive neurons tuned to a
+    feature of the bank: the median preferred spatial frequency (cyc/deg), the
+    share of those neurons at each frequency of the bank, and the full width at
+    half maximum (deg) of the primary feature's Gaussian envelope, median and at
+    each frequency."""
+    sf = pop.sf[pop.responsive & np.isfinite(pop.sf)]
+    periods = pop.bank.config.envelope_periods
+    fwhm = lambda f: 2 * np.sqrt(2 * np.log(2)) * periods / f  # envelope SD = periods / sf
+    levels = sorted(set(pop.bank.config.sf_cpd))
+    return {"median_sf": float(np.median(sf)),
+            "sf_share": {float(f): float(np.mean(sf == f)) for f in levels},
+            "median_fwhm": float(np.median(fwhm(sf))),
+            "fwhm": {float(f): float(fwhm(f)) for f in levels},
+            "screen_deg": (pop.bank.shape[0] * pop.bank.deg_per_px,
+                           pop.bank.shape[1] * pop.bank.deg_per_px)}

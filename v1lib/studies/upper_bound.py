@@ -42,19 +42,27 @@ def true_bank_config(ds: xr.Dataset, profile: str, model: dict | None = None) ->
 def upper_bound(scans, profile: str, results_dir=None, device="cpu",
                 model: dict | None = None):
     """The true-bank model's test scores on every replicate animal: dims (animal,)."""
-    reps = replicates(scans, study_settings(profile))
+    return upper_bounds({"": scans}, profile, results_dir, device, model)[""]
+
+
+def upper_bounds(worlds: dict[str, dict], profile: str, results_dir=None, device="cpu",
+                 model: dict | None = None) -> dict[str, xr.Dataset]:
+    """:func:`upper_bound` of several sets of scans (``{world: scans}``, e.g. the
+    data and their well-specified twin), all trained in one sweep."""
     _, train_cfg = variant_config(profile, "gaussian", model)
     train_cfg = dataclasses.replace(train_cfg, freeze_core=True)
+    seeds = {w: dict(replicates(scans, study_settings(profile))) for w, scans in worlds.items()}
 
-    def run(animal):
-        ds = scans[animal]
+    def run(world, animal):
+        ds = worlds[world][animal]
         fit = fit_cached({animal: ds}, true_bank_config(ds, profile, model), train_cfg,
-                         dict(reps)[animal], results_dir, device, show_progress=False)
+                         seeds[world][animal], results_dir, device, show_progress=False)
         return {**tier_scores(fit, {animal: ds}), "epochs": int(fit.history.attrs["epochs"])}
 
-    out = sweep([(a,) for a, _ in reps], run, ("animal",), desc="true-bank upper bound",
-                device=device)
-    return out.assign_attrs(max_epochs=train_cfg.max_epochs)
+    jobs = [(w, a) for w in worlds for a in seeds[w]]
+    out = sweep(jobs, run, ("world", "animal"), desc="true-bank upper bound", device=device)
+    return {w: out.sel(world=w, drop=True).reindex(animal=list(seeds[w])).dropna("animal", how="all")
+            .assign_attrs(max_epochs=train_cfg.max_epochs) for w in worlds}
 
 
 def bound_text(comparison: xr.Dataset, bound: xr.Dataset, world: str) -> str:
