@@ -581,3 +581,24 @@ def test_tuning_realism_reads_frequencies_and_envelope_widths_off_the_population
     for f, width in real["fwhm"].items():
         assert width == pytest.approx(2.3548 * cfg.features.envelope_periods / f, rel=1e-4)
     assert real["screen_deg"] == (cfg.height * cfg.deg_per_px, cfg.width * cfg.deg_per_px)
+
+
+def test_dense_feature_maps_equal_the_features_read_at_each_pixel(rng=np.random.default_rng(3)):
+    """The true-bank core's maps (every feature at every pixel) are the values the
+    neurons read: the bank sampled at whole-pixel positions."""
+    import torch
+
+    from v1lib.sim.features import FeatureBank
+
+    bank = FeatureBank((36, 64), 1.5)
+    images = torch.as_tensor(rng.uniform(0, 255, (2, 36, 64)), dtype=torch.float32)
+    maps = bank.dense(images)
+    assert maps.shape == (2, len(bank.features), 36, 64)
+    kinds = {f.type for f in bank.features}
+    assert kinds == {"simple", "complex", "corner"}  # every type is checked below
+    index = torch.arange(len(bank.features))
+    y = torch.as_tensor(rng.integers(0, 36, len(index)), dtype=torch.float32)
+    x = torch.as_tensor(rng.integers(0, 64, len(index)), dtype=torch.float32)
+    points = bank.sample_from(bank.components(images), index, x, y)
+    dense_points = maps[:, index, y.long(), x.long()]
+    torch.testing.assert_close(dense_points, points, rtol=1e-5, atol=1e-6)

@@ -183,13 +183,22 @@ class FeatureBank:
         return z.real.contiguous(), z.imag.contiguous(), denom.view(B, S * O, h, w)
 
     def dense(self, images: torch.Tensor) -> torch.Tensor:
-        """Every feature of the bank at every pixel: (B, len(features), H, W)."""
+        """Every feature of the bank at every pixel: (B, len(features), H, W).
+
+        The same values as :meth:`_nonlinear` at every pixel, each type computed
+        only for its own features (the amplitudes once per filter channel)."""
         zr, zi, d = self.components(images)
-        chan, orth, kind, phase = self._codes(torch.arange(len(self.features)))
-        chan, orth = chan.to(zr.device), orth.to(zr.device)
-        at = lambda t: t.to(zr.device).view(1, -1, 1, 1)
-        return self._nonlinear(at(kind), at(phase), zr[:, chan], zi[:, chan], d[:, chan],
-                               zr[:, orth], zi[:, orth], d[:, orth])
+        chan, orth, kind, phase = (t.to(zr.device) for t in
+                                   self._codes(torch.arange(len(self.features))))
+        amp = torch.sqrt((zr**2 + zi**2) / d)
+        out = zr.new_empty(zr.shape[0], len(self.features), *zr.shape[-2:])
+        simple, complex_, corner = (kind == k for k in range(3))
+        c, p = chan[simple], phase[simple].view(1, -1, 1, 1)
+        out[:, simple] = torch.relu(torch.cos(p) * zr[:, c] + torch.sin(p) * zi[:, c]) \
+            * torch.rsqrt(d[:, c])
+        out[:, complex_] = amp[:, chan[complex_]]
+        out[:, corner] = torch.sqrt(amp[:, chan[corner]] * amp[:, orth[corner]])
+        return out
 
     def _codes(self, index: torch.Tensor):
         """Channel, orthogonal channel, type code and phase of features ``index``."""
