@@ -63,7 +63,7 @@ from v1lib import chapter, ground_truth, probes
 from v1lib.evaluation import evaluate
 from v1lib.sim.static import simulator_config
 from v1lib.stats import mean_ci
-from v1lib.studies import readouts, tuning, upper_bound
+from v1lib.studies import readout_gap, readouts, tuning, upper_bound
 from v1lib.studies.static import fit_variant, replicates, study_settings, variant_config
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)
@@ -202,6 +202,29 @@ sim = simulator_config(ds0)
 glue("rf_scatter_deg", sim.population.rf_scatter_deg, display=False)
 glue("rf_scatter_px", sim.population.rf_scatter_deg / sim.deg_per_px, display=False)
 display(Markdown(readouts.ranking_text(comparison) + " " + readouts.ln_text(comparison)))
+
+# %% [markdown]
+# ## The gap against the amount of data
+#
+# Lurz et al. compared the readouts not at one amount of data but along it
+# (their Fig. 3): with fewer images, a readout that learns one position per
+# neuron and ties neighbours together through the grid predictor should lose
+# less than one that learns a whole spatial mask per neuron; with fewer
+# neurons, the core itself learns from less. Both readouts are trained
+# directly on each animal with a random part of its training images (the same
+# parts and the same budget of optimiser steps as chapter 3's direct models,
+# which these Gaussian models are), and, where the profile asks, on a random
+# subset of its neurons at the smallest and the largest amount of images.
+
+# %%
+if readout_gap.gap_settings(profile) is None:
+    display(Markdown(f"The **{prof['name']}** profile does not run this study (its "
+                     "`readout_gap` setting is absent)."))
+else:
+    gap = readout_gap.readout_gap(scans, profile, results_dir, device, tuned)
+    readout_gap.plot_gap(gap)
+    plt.show()
+    display(Markdown(readout_gap.gap_text(gap)))
 
 # %% [markdown]
 # ## Is the Gaussian readout favoured by construction?

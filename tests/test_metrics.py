@@ -22,13 +22,15 @@ def test_corr_matches_numpy():
     np.testing.assert_allclose(metrics.corr(x, y), expected, rtol=1e-6)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(scale=st.floats(0.01, 100) | st.floats(-100, -0.01), shift=st.floats(-50, 50),
        seed=st.integers(0, 1000))
 def test_corr_under_affine_rescaling_keeps_its_size_and_follows_the_sign(scale, shift, seed):
     x, y, _ = repeated(seed=seed)
+    # up to the eps of the denominator (1e-8), which weighs 1/|scale| times more
+    # on the rescaled prediction: about 2e-6 at a scale of 0.01
     np.testing.assert_allclose(metrics.corr(x, scale * y + shift),
-                               np.sign(scale) * metrics.corr(x, y), atol=1e-6)
+                               np.sign(scale) * metrics.corr(x, y), atol=1e-5)
 
 
 def test_constant_prediction_gives_zero_not_nan():
@@ -88,7 +90,7 @@ def _repeat_metrics(r, p, ids):
             "feve": metrics.feve(r, p, ids), "corr_to_avg": metrics.corr_to_average(r, p, ids)}
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10_000))
 def test_repeat_metrics_ignore_trial_order_and_id_labels(seed):
     """Shuffling trials together with their image ids, and renaming the ids,

@@ -142,9 +142,9 @@ def test_transfer_claims_compute_the_gain_its_interval_and_the_data_to_match():
 
 def test_fraction_config_counts_the_same_optimiser_steps_at_every_fraction():
     base = static.variant_config("smoke", "gaussian")[1]
-    full = transfer.fraction_config(base, 1.0, 2500, 3)
+    full = static.fraction_config(base, 1.0, 2500, 3)
     assert full == base  # direct models with all data are chapter 2's
-    small = transfer.fraction_config(base, 0.1, 2500, 3, freeze_core=True)
+    small = static.fraction_config(base, 0.1, 2500, 3, freeze_core=True)
     assert small.steps_per_epoch == int(np.ceil(2500 / base.batch_size))
     assert (small.train_fraction, small.subset_seed, small.freeze_core) == (0.1, 3, True)
     assert (small.max_epochs, small.patience) == (base.max_epochs, base.patience)

@@ -5,6 +5,7 @@ comparison, and the model and training settings a profile gives them (its
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from .. import profiles
 from ..model_cache import FitResult, fit_cached
@@ -101,6 +102,20 @@ def fit_variant(scans, profile: str, variant: str, seed: int, results_dir=None, 
     train_cfg = dataclasses.replace(train_cfg, **train_options)
     return fit_cached(scans, model_cfg, train_cfg, seed, results_dir, device,
                       show_progress=show_progress)
+
+
+def fraction_config(base: TrainConfig, fraction: float, n_train: int, subset_seed: int,
+                    freeze_core: bool = False) -> TrainConfig:
+    """Training on ``fraction`` of ``n_train`` images with the same budget in
+    optimiser steps as with all of them: an epoch is a full-data epoch's number
+    of steps, so patience, learning-rate decay and ``max_epochs`` count the same
+    steps at every fraction. The subset is drawn with ``subset_seed``. With all
+    data it is ``base`` (so direct models are chapter 2's)."""
+    if fraction >= 1:
+        return dataclasses.replace(base, freeze_core=freeze_core)
+    return dataclasses.replace(base, train_fraction=float(fraction), subset_seed=int(subset_seed),
+                               steps_per_epoch=math.ceil(n_train / base.batch_size),
+                               freeze_core=freeze_core)
 
 
 def params_per_neuron(fit: FitResult) -> float:

@@ -12,9 +12,6 @@ intervals may be somewhat too narrow."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -23,26 +20,11 @@ from ..model_cache import FitResult, fit_cached
 from ..parallel import run_jobs
 from ..published import PUBLISHED
 from ..stats import change_text, paired_change, relative_change, t_interval, verdict
-from ..train import TrainConfig
 from .readouts import TABLE_METRICS, cell
-from .static import fit_variant, replicates, study_settings, variant_config
+from .static import fit_variant, fraction_config, replicates, study_settings, variant_config
 from .sweep import sweep, tier_scores
 
 GAIN, DATA = PUBLISHED["transfer_gain"], PUBLISHED["transfer_data_fraction"]
-
-
-def fraction_config(base: TrainConfig, fraction: float, n_train: int, subset_seed: int,
-                    freeze_core: bool = False) -> TrainConfig:
-    """Training on ``fraction`` of ``n_train`` images with the same budget in
-    optimiser steps as with all of them: an epoch is a full-data epoch's number
-    of steps, so patience, learning-rate decay and ``max_epochs`` count the same
-    steps at every fraction. The subset is drawn with ``subset_seed``. With all
-    data it is ``base`` (so direct models are chapter 2's)."""
-    if fraction >= 1:
-        return dataclasses.replace(base, freeze_core=freeze_core)
-    return dataclasses.replace(base, train_fraction=float(fraction), subset_seed=int(subset_seed),
-                               steps_per_epoch=math.ceil(n_train / base.batch_size),
-                               freeze_core=freeze_core)
 
 
 def source_cores(scans, profile: str, variant: str = "gaussian", results_dir=None,
