@@ -227,6 +227,18 @@ else:
     display(Markdown(readout_gap.gap_text(gap)))
 
 # %% [markdown]
+# The gap need not shrink steadily as images are added. With the fewest
+# images both readouts sit near chance: what is missing then is the core,
+# which learns from the same few images whichever readout it has, so the
+# readouts have little to separate them. With many images the factorized
+# masks get enough data to catch up. In between, a core that has begun to
+# learn meets a factorized readout whose masks are still mostly noise: that
+# is where one position per neuron, tied to its neighbours by the grid
+# predictor, should pay most (the text above says where the gap is largest on
+# these data). With few neurons the core learns from fewer responses, which
+# should lower both readouts.
+
+# %% [markdown]
 # ## Is the Gaussian readout favoured by construction?
 #
 # A simulator whose neurons each read one shared feature map at one point

@@ -99,3 +99,16 @@ def test_neuron_counts_without_models_are_left_out_of_the_text():
     f = [[[0.5, 0.5, 0.5], [0.7, 0.7, 0.7]], [[np.nan] * 3, [np.nan] * 3]]
     text = readout_gap.gap_text(result_of(g, f))
     assert "With all neurons" in text and "50 neurons" not in text
+
+
+def test_a_gap_largest_between_the_ends_is_named():
+    # gaps 0.1, 0.4 (+-0.1), 0.1 at 100, 300 and 1,000 images
+    g = [[[0.3, 0.3, 0.3], [0.7, 0.8, 0.9], [0.8, 0.8, 0.8]]]
+    f = [[[0.2, 0.2, 0.2], [0.4, 0.4, 0.4], [0.7, 0.7, 0.7]]]
+    text = readout_gap.gap_text(result_of(g, f, fractions=(0.1, 0.3, 1.0), neurons=(ALL,)))
+    half = T2 * 0.1 / np.sqrt(3)
+    assert (f"It is largest in between, with 300 images: +0.400 [{0.4 - half:+.3f}, "
+            f"{0.4 + half:+.3f}], which is a resolved gain") in text
+    assert "largest in between" not in readout_gap.gap_text(result_of(
+        [[[0.5] * 3, [0.5] * 3, [0.9] * 3]], [[[0.4] * 3, [0.4] * 3, [0.4] * 3]],
+        fractions=(0.1, 0.3, 1.0), neurons=(ALL,)))

@@ -109,6 +109,19 @@ def _images(result: xr.Dataset, fraction: float) -> int:
                            .mean(("readout", "animal")))))
 
 
+def _largest(result: xr.Dataset, g: xr.DataArray, ends: tuple[float, float]) -> str:
+    """' The gap is largest with N images: ...', where that is between the ends."""
+    means = g.mean("animal").dropna("fraction")
+    if means.size < 3:
+        return ""
+    f = float(means.idxmax("fraction"))
+    if f in ends:
+        return ""
+    iv = t_interval(g.sel(fraction=f).values)
+    return (f" It is largest in between, with {_images(result, f):,} images: "
+            f"{iv.span(signed=True)}, which {verdict(iv)}.")
+
+
 def gap_text(result: xr.Dataset) -> str:
     """The gap at the smallest and the largest amount of data for every neuron
     count, and whether it shrinks with more images (paired by animal), each read
@@ -127,7 +140,8 @@ def gap_text(result: xr.Dataset) -> str:
             f"With {who}, the Gaussian readout's fraction oracle minus the factorized one's is "
             f"{at[lo].span(signed=True)} with {_images(result, lo):,} training images, which "
             f"{verdict(at[lo])}, and {at[hi].span(signed=True)} with {_images(result, hi):,}, "
-            f"which {verdict(at[hi])}. The gap with fewer images minus the gap with all of "
+            f"which {verdict(at[hi])}.{_largest(result, g, (lo, hi))} The gap with fewer "
+            f"images minus the gap with all of "
             f"them (paired by animal; positive where the Gaussian readout's lead is larger "
             f"when images are few) is {shrink.span(signed=True)}, which {verdict(shrink)}.")
     n_animals = result.sizes["animal"]
