@@ -112,3 +112,10 @@ def test_a_gap_largest_between_the_ends_is_named():
     assert "largest in between" not in readout_gap.gap_text(result_of(
         [[[0.5] * 3, [0.5] * 3, [0.9] * 3]], [[[0.4] * 3, [0.4] * 3, [0.4] * 3]],
         fractions=(0.1, 0.3, 1.0), neurons=(ALL,)))
+
+
+def test_one_amount_of_data_gives_one_gap_and_no_trend():
+    text = readout_gap.gap_text(result_of([[[0.8, 0.9, 1.0]]], [[[0.5, 0.5, 0.5]]],
+                                          fractions=(1.0,), neurons=(ALL,)))
+    assert "fraction oracle minus the factorized one's is +0.400 [" in text
+    assert "fewer images" not in text and "in between" not in text

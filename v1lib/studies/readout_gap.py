@@ -67,7 +67,8 @@ def readout_gap(scans, profile: str, results_dir=None, device="cpu",
                 tuned: dict | None = None) -> xr.Dataset:
     """Both readouts of :data:`PAIR` on every replicate animal: at every fraction
     of the profile's ``fractions`` with all neurons, and at the smallest and the
-    largest with each neuron count of :func:`gap_settings`. ``tuned``: model
+    largest with each neuron count of :func:`gap_settings` that is below every
+    animal's number of neurons (larger ones are left out). ``tuned``: model
     options per readout (:func:`.tuning.tuned_options`). Returns the test scores
     with dims (readout, neurons, fraction, animal), NaN where no model was
     trained."""
@@ -110,7 +111,8 @@ def _images(result: xr.Dataset, fraction: float) -> int:
 
 
 def _largest(result: xr.Dataset, g: xr.DataArray, ends: tuple[float, float]) -> str:
-    """' The gap is largest with N images: ...', where that is between the ends."""
+    """' It is largest in between, with N images: ...', where the largest mean
+    gap lies between the ends."""
     means = g.mean("animal").dropna("fraction")
     if means.size < 3:
         return ""
@@ -134,6 +136,11 @@ def gap_text(result: xr.Dataset) -> str:
         if not np.isfinite(g.sel(fraction=lo)).any():
             continue
         who = "all neurons" if n == ALL else f"{n} neurons per animal"
+        if lo == hi:  # one amount of data: no curve
+            iv = t_interval(g.sel(fraction=lo).values)
+            parts.append(f"With {who}, the Gaussian readout's fraction oracle minus the "
+                         f"factorized one's is {iv.span(signed=True)}, which {verdict(iv)}.")
+            continue
         at = {f: t_interval(g.sel(fraction=f).values) for f in (lo, hi)}
         shrink = t_interval((g.sel(fraction=lo) - g.sel(fraction=hi)).values)
         parts.append(
