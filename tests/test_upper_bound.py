@@ -34,7 +34,7 @@ def test_the_true_bank_core_computes_the_simulators_features(tiny_scans):
 
 
 def test_the_upper_bound_trains_only_a_readout_on_every_animal(tiny_scans, tmp_path):
-    bound = upper_bound.upper_bound(tiny_scans, "smoke", tmp_path)
+    bound = upper_bound.upper_bounds({"default": tiny_scans}, "smoke", tmp_path)["default"]
     assert list(bound.animal.values) == list(tiny_scans)
     assert np.isfinite(bound.gt_stimulus_only_ceiling_fraction.values).all()
     cfg = upper_bound.true_bank_config(next(iter(tiny_scans.values())), "smoke",

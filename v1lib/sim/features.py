@@ -190,14 +190,13 @@ class FeatureBank:
         zr, zi, d = self.components(images)
         chan, orth, kind, phase = (t.to(zr.device) for t in
                                    self._codes(torch.arange(len(self.features))))
-        amp = torch.sqrt((zr**2 + zi**2) / d)
+        amp = _amplitude(zr, zi, d)
         out = zr.new_empty(zr.shape[0], len(self.features), *zr.shape[-2:])
         simple, complex_, corner = (kind == k for k in range(3))
-        c, p = chan[simple], phase[simple].view(1, -1, 1, 1)
-        out[:, simple] = torch.relu(torch.cos(p) * zr[:, c] + torch.sin(p) * zi[:, c]) \
-            * torch.rsqrt(d[:, c])
+        c = chan[simple]
+        out[:, simple] = _simple(phase[simple].view(1, -1, 1, 1), zr[:, c], zi[:, c], d[:, c])
         out[:, complex_] = amp[:, chan[complex_]]
-        out[:, corner] = torch.sqrt(amp[:, chan[corner]] * amp[:, orth[corner]])
+        out[:, corner] = _corner(amp[:, chan[corner]], amp[:, orth[corner]])
         return out
 
     def _codes(self, index: torch.Tensor):
@@ -215,11 +214,10 @@ class FeatureBank:
 
     @staticmethod
     def _nonlinear(kind, phase, zr, zi, d, zr2, zi2, d2) -> torch.Tensor:
-        simple = torch.relu(torch.cos(phase) * zr + torch.sin(phase) * zi) * torch.rsqrt(d)
-        amp = torch.sqrt((zr**2 + zi**2) / d)
-        amp2 = torch.sqrt((zr2**2 + zi2**2) / d2)
-        corner = torch.sqrt(amp * amp2)
-        return torch.where(kind == 0, simple, torch.where(kind == 1, amp, corner))
+        amp = _amplitude(zr, zi, d)
+        corner = _corner(amp, _amplitude(zr2, zi2, d2))
+        return torch.where(kind == 0, _simple(phase, zr, zi, d),
+                           torch.where(kind == 1, amp, corner))
 
     def sample_from(self, components, index, x, y, rows=None) -> torch.Tensor:
         """Feature ``index[n]`` at ``(x[q, n], y[q, n])`` (pixels) for each query q,
@@ -247,6 +245,21 @@ class FeatureBank:
         at_orth = bilinear_many((zr, zi, d), orth, rows, corners)
         value = self._nonlinear(kind, phase, *at_chan, *at_orth)
         return value * on_screen(x, y, (h, w))
+
+
+def _simple(phase, zr, zi, d) -> torch.Tensor:
+    """A simple cell: the half-rectified filter output at ``phase``, normalised."""
+    return torch.relu(torch.cos(phase) * zr + torch.sin(phase) * zi) * torch.rsqrt(d)
+
+
+def _amplitude(zr, zi, d) -> torch.Tensor:
+    """A complex cell: the normalised amplitude of the quadrature pair."""
+    return torch.sqrt((zr**2 + zi**2) / d)
+
+
+def _corner(amp, amp_orthogonal) -> torch.Tensor:
+    """A corner unit: the geometric mean of two orthogonal amplitudes (an AND)."""
+    return torch.sqrt(amp * amp_orthogonal)
 
 
 def _corners(x: torch.Tensor, y: torch.Tensor, h: int, w: int):

@@ -5,7 +5,7 @@ where the profile asks (``readout_gap: {neurons: [...]}``), on fewer of its
 neurons.
 
 A model on a fraction of the images is chapter 3's direct model at that
-fraction (:func:`.static.fraction_config`: the same random subset and the
+fraction (:func:`.static.fit_fraction`: the same random subset and the
 same budget of optimiser steps), so the Gaussian arm with all neurons is
 chapter 3's direct curve, trained once for both chapters. Neuron subsets are
 drawn per animal with the replicate's seed and trained at the smallest and the
@@ -18,15 +18,13 @@ import numpy as np
 import xarray as xr
 
 from .. import profiles
-from ..model_cache import fit_cached
 from ..stats import mean_ci, t_interval, verdict
 from .static import (
     LABELS,
     SECTION,
-    fraction_config,
+    fit_fraction,
     replicates,
     study_settings,
-    variant_config,
 )
 from .sweep import sweep, tier_scores
 
@@ -82,10 +80,8 @@ def readout_gap(scans, profile: str, results_dir=None, device="cpu",
     def run(readout, neurons, fraction, animal):
         seed = reps[animal]
         ds = scans[animal] if neurons == ALL else neuron_subset(scans[animal], int(neurons), seed)
-        model_cfg, base = variant_config(profile, readout, (tuned or {}).get(readout))
-        cfg = fraction_config(base, fraction, int((ds.tier == "train").sum()), seed)
-        fit = fit_cached({animal: ds}, model_cfg, cfg, seed, results_dir, device,
-                         show_progress=False)
+        fit = fit_fraction({animal: ds}, profile, readout, animal, seed, fraction, results_dir,
+                           device, (tuned or {}).get(readout))
         return {**tier_scores(fit, {animal: ds}),
                 "n_train_images": len(fit.tensors[animal].tiers["train"]),
                 "epochs": int(fit.history.attrs["epochs"])}

@@ -118,6 +118,19 @@ def fraction_config(base: TrainConfig, fraction: float, n_train: int, subset_see
                                freeze_core=freeze_core)
 
 
+def fit_fraction(scans, profile: str, variant: str, animal: str, seed: int, fraction: float,
+                 results_dir=None, device="cpu", model: dict | None = None,
+                 core: FitResult | None = None) -> FitResult:
+    """``variant`` (with model options ``model``) trained on ``fraction`` of
+    ``animal``'s training images (:func:`fraction_config`, subset drawn with
+    ``seed``): directly, or as a new readout on the frozen core of ``core``."""
+    model_cfg, base = variant_config(profile, variant, model)
+    n_train = int((scans[animal].tier == "train").sum())
+    cfg = fraction_config(base, fraction, n_train, seed, freeze_core=core is not None)
+    return fit_cached({animal: scans[animal]}, model_cfg, cfg, seed, results_dir, device,
+                      core_from=core, show_progress=False)
+
+
 def params_per_neuron(fit: FitResult) -> float:
     """Trainable parameters of the readouts, shifters and modulators per neuron
     (the core is shared and not counted)."""

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..model_cache import FitResult, fit_cached
+from ..model_cache import FitResult
 from ..parallel import run_jobs
 from ..published import PUBLISHED
 from ..stats import change_text, paired_change, relative_change, t_interval, verdict
 from .readouts import TABLE_METRICS, cell
-from .static import fit_variant, fraction_config, replicates, study_settings, variant_config
+from .static import fit_fraction, fit_variant, replicates, study_settings
 from .sweep import sweep, tier_scores
 
 GAIN, DATA = PUBLISHED["transfer_gain"], PUBLISHED["transfer_data_fraction"]
@@ -55,12 +55,8 @@ def condition_fit(scans, profile: str, animal: str, seed: int, fraction: float, 
         raise ValueError(f"unknown condition '{condition}'; choose 'direct' or 'transfer'")
     if condition == "transfer" and core is None:
         raise ValueError("the transfer condition needs the source core")
-    model_cfg, base_cfg = variant_config(profile, variant, model)
-    n_train = int((scans[animal].tier == "train").sum())
-    transfer = condition == "transfer"
-    cfg = fraction_config(base_cfg, fraction, n_train, seed, freeze_core=transfer)
-    return fit_cached({animal: scans[animal]}, model_cfg, cfg, seed, results_dir, device,
-                      core_from=core if transfer else None, show_progress=False)
+    return fit_fraction(scans, profile, variant, animal, seed, fraction, results_dir, device,
+                        model, core if condition == "transfer" else None)
 
 
 def transfer_curve(scans, profile: str, variant: str = "gaussian", fractions=None,

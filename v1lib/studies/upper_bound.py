@@ -39,16 +39,11 @@ def true_bank_config(ds: xr.Dataset, profile: str, model: dict | None = None) ->
     return dataclasses.replace(base, core_type="true_bank", core=core)
 
 
-def upper_bound(scans, profile: str, results_dir=None, device="cpu",
-                model: dict | None = None):
-    """The true-bank model's test scores on every replicate animal: dims (animal,)."""
-    return upper_bounds({"": scans}, profile, results_dir, device, model)[""]
-
-
 def upper_bounds(worlds: dict[str, dict], profile: str, results_dir=None, device="cpu",
                  model: dict | None = None) -> dict[str, xr.Dataset]:
-    """:func:`upper_bound` of several sets of scans (``{world: scans}``, e.g. the
-    data and their well-specified twin), all trained in one sweep."""
+    """The true-bank model's test scores on every replicate animal (dims
+    (animal,)) of each set of scans in ``{world: scans}`` (e.g. the data and
+    their well-specified twin), all trained in one sweep."""
     _, train_cfg = variant_config(profile, "gaussian", model)
     train_cfg = dataclasses.replace(train_cfg, freeze_core=True)
     seeds = {w: dict(replicates(scans, study_settings(profile))) for w, scans in worlds.items()}
