@@ -172,7 +172,7 @@ CASES = [
     ("sim-huge-seed", None, "simulate static --seed 4294967296 --out {tmp}/old.nc", 2,
      ["--seed", "4294967296"]),
     ("sim-fractional-seed", None, "simulate static --seed 1.5 --out {tmp}/old.nc", 2, ["--seed"]),
-    ("sim-unknown-kind", None, "simulate video --seed 1 --out {tmp}/old.nc", 2, ["video"]),
+    ("sim-unknown-kind", None, "simulate holography --seed 1 --out {tmp}/old.nc", 2, ["holography"]),
     ("sim-missing-out", None, "simulate static --seed 1", 2, ["--out"]),
     ("sim-config-missing", None, SIM + " --config {tmp}/none.yaml", 1, ["--config", "none.yaml"]),
     ("sim-config-not-yaml", write("c.yaml", "n_train: [1,\n"), SIM + " --config {tmp}/c.yaml", 1,

@@ -185,7 +185,7 @@ def test_model_config_errors_name_the_option():
         ModelConfig.from_dict({"core": {"chanels": 3}})
     with pytest.raises(ValueError, match="factorized readout has no position"):
         ModelConfig.from_dict({"readout": "factorized", "shifter": "mlp"})
-    with pytest.raises(ValueError, match=r"unknown shifter 'linear'; choose from \['mlp'\]"):
+    with pytest.raises(ValueError, match=r"unknown shifter 'linear'; choose from \['mlp', 'affine'\]"):
         ModelConfig.from_dict({"shifter": "linear"})
     with pytest.raises(ValueError, match="unknown core 'resnet'"):
         ModelConfig.from_dict({"core_type": "resnet"})

@@ -76,6 +76,19 @@ def modules(chapter: Chapter) -> list[str]:
     return source.closure(source.imported_modules(chapter.source.read_text()))
 
 
+def declared_parameters(chapter: Chapter) -> set[str]:
+    """The names its parameters cell assigns: the profile's parameters a
+    chapter is given (the others are not injected)."""
+    import ast
+
+    for cell in to_notebook(chapter.source).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            return {t.id for node in tree.body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+    return set()
+
+
 def _manifest_entries(parameters: dict, root: Path) -> dict:
     """The manifest entries of the datasets the parameters name."""
     path = root / "data_manifest.yaml"
@@ -217,7 +230,9 @@ def run(profile: str = "auto", only: list[str] | None = None, book_dir: Path | N
     report = []
     for ch in select(only, root):
         out = book_dir / "chapters" / f"{ch.name}.ipynb"
-        key = cache_key(ch, params, root, prof["path"])
+        declared = declared_parameters(ch)
+        ch_params = {k: v for k, v in params.items() if k in declared}
+        key = cache_key(ch, ch_params, root, prof["path"])
         budget = budgets["chapters"].get(ch.name)
         with locked(out, log=lambda m, name=ch.name: log(f"[book] {name}: {m}")):
             if not force and is_fresh(out, key):
@@ -228,7 +243,7 @@ def run(profile: str = "auto", only: list[str] | None = None, book_dir: Path | N
             _stamp(out).unlink(missing_ok=True)
             log(f"[book] {ch.name}: executing with profile '{prof['name']}' ...")
             try:
-                seconds = execute(ch, params, out, root)
+                seconds = execute(ch, ch_params, out, root)
             except ChapterError:
                 out.unlink(missing_ok=True)
                 raise

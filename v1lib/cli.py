@@ -1,9 +1,9 @@
 """Command line: ``python -m v1lib <command>``.
 
-  simulate static --seed N [--config FILE] --out FILE.nc
+  simulate static|video --seed N [--config FILE] --out FILE.nc
   book [--profile P] [--only CHAPTER ...] [--force] [--no-html]
   data NAME                       (make or fetch a dataset of the manifest)
-  fit --data NAME_OR_FILE --model gaussian|factorized|point [--shifter] [--modulator]
+  fit --data NAME_OR_FILE --model gaussian|factorized|point|recurrent|ln [--shifter] [--modulator]
       [--no-grid] --profile P --seed N --out DIR [--restart] [--device D] [--tier T]
 
 Every input is checked before any work starts. Errors print one line naming the
@@ -42,12 +42,14 @@ def _read_config(path) -> dict:
 def _simulate(args) -> int:
     from .cache import netcdf_attrs, provenance
     from .data.netcdf import save_scans
-    from .sim.static import StaticConfig, simulate_static
+    from .sim import static, video
 
     out = checks.output_file(args.out)
     config = _read_config(args.config) if args.config else {}
-    cfg = StaticConfig.from_dict(config, source=str(args.config or "defaults"))
-    scans = simulate_static(cfg, args.seed, show_progress=not args.quiet)
+    config_class, simulate = {"static": (static.StaticConfig, static.simulate_static),
+                              "video": (video.VideoConfig, video.simulate_video)}[args.kind]
+    cfg = config_class.from_dict(config, source=str(args.config or "defaults"))
+    scans = simulate(cfg, args.seed, show_progress=not args.quiet)
     prov = provenance(config=cfg, seed=args.seed)
     save_scans(scans, out, attrs={"dataset": out.stem, **netcdf_attrs(prov)})
     n = sum(ds.sizes["neuron"] for ds in scans.values())
@@ -76,10 +78,40 @@ def _data(args) -> int:
 
     if args.results_dir:
         checks.output_folder(args.results_dir, "--results-dir")
+    from .data import schemas
+
     scans = load(args.name, results_dir=args.results_dir)
     for name, ds in scans.items():
-        print(f"{name}: {ds.sizes['trial']} trials x {ds.sizes['neuron']} neurons")
+        dim = schemas.of(ds, name).sample_dim
+        print(f"{name}: {ds.sizes[dim]} {dim}s x {ds.sizes['neuron']} neurons")
     return 0
+
+
+STATIC_MODELS = ("gaussian", "factorized", "point")  # --model: the readout of a still-image model
+VIDEO_MODELS = ("recurrent", "ln")  # --model: the core of a video model
+
+
+def _model_configs(args, scans) -> tuple:
+    """The model and training configurations and the objective of ``--model``
+    for these data (a model of its schema's kind)."""
+    from .data import schemas
+    from .objectives import Poisson
+    from .studies import static, video
+
+    is_video = any(schemas.of(ds, f"--data {args.data}").time_dim is not None
+                   for ds in scans.values())
+    if is_video != (args.model in VIDEO_MODELS):
+        kind, fits = ("video", VIDEO_MODELS) if is_video else ("still-image", STATIC_MODELS)
+        raise InputError(f"--model {args.model}: --data {args.data} holds {kind} recordings; "
+                         f"choose --model from {list(fits)}")
+    if args.model in VIDEO_MODELS:
+        return video.model_configs(args.profile, args.model, shifter=args.shifter,
+                                   modulator=args.modulator)
+    model_cfg, train_cfg = static.model_configs(args.profile, readout=args.model,
+                                                grid_predictor=not args.no_grid,
+                                                shifter="mlp" if args.shifter else None,
+                                                modulator="mlp" if args.modulator else None)
+    return model_cfg, train_cfg, Poisson()
 
 
 def _fit_inputs(args) -> dict:
@@ -88,25 +120,23 @@ def _fit_inputs(args) -> dict:
     from . import profiles
     from .datasets import load
     from .model_cache import check_folder, run_config
-    from .studies.static import model_configs
     from .tensors import data_fingerprint
 
     out = checks.output_folder(args.out)
     if args.results_dir:
         checks.output_folder(args.results_dir, "--results-dir")
     device = profiles.device(args.device, source="--device")
-    model_cfg, train_cfg = model_configs(args.profile, readout=args.model,
-                                         grid_predictor=not args.no_grid,
-                                         shifter="mlp" if args.shifter else None,
-                                         modulator="mlp" if args.modulator else None)
+    profiles.load(args.profile)  # an unknown profile is named before the data are loaded
     scans = load(args.data, results_dir=args.results_dir)
+    model_cfg, train_cfg, objective = _model_configs(args, scans)
     checks.fit_data(scans, args.tier, source=f"--data {args.data}")
     extra = {"data": Path(str(args.data)).name, "data_fingerprint": data_fingerprint(scans),
              "profile": profiles.resolve(args.profile)}
     if not args.restart:
-        check_folder(out, run_config(scans, model_cfg, train_cfg, args.seed, extra=extra))
+        check_folder(out, run_config(scans, model_cfg, train_cfg, args.seed, objective,
+                                     extra=extra))
     return {"scans": scans, "model_config": model_cfg, "train_config": train_cfg,
-            "out_dir": out, "device": device, "provenance_extra": extra}
+            "out_dir": out, "device": device, "provenance_extra": extra, "objective": objective}
 
 
 def _remove(files) -> None:
@@ -129,11 +159,13 @@ def _fit(args) -> int:
         _remove(results)
     res = train_model(seed=args.seed, show_progress=not args.quiet, **inputs)
     _remove(results)  # the folder holds this run: never leave a previous run's scores
-    scores, summary, preds = evaluate(res.model, res.tensors, scans, args.tier)
+    scores, summary, preds = evaluate(res.model, res.tensors, scans, args.tier,
+                                      burn_in=inputs["objective"].burn_in)
     summary = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)  # JSON null
                for k, v in summary.items()}
     h = res.history.attrs
-    write_json_atomic(out / "metrics.json", {"tier": args.tier, **summary,
+    write_json_atomic(out / "metrics.json", {"tier": args.tier,
+                                             "burn_in": inputs["objective"].burn_in, **summary,
                                              "best_val_score": h["best_val_score"],
                                              "val_score_metric": h["score"],
                                              "epochs": int(h["epochs"])})
@@ -157,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate a dataset of the in-silico V1")
-    sim.add_argument("kind", choices=["static"])
+    sim.add_argument("kind", choices=["static", "video"])
     sim.add_argument("--seed", type=checks.seed, required=True, help=SEED_HELP)
     sim.add_argument("--config", help="YAML file of simulator options (defaults otherwise)")
     sim.add_argument("--out", required=True, help="output NetCDF file")
@@ -180,8 +212,9 @@ def _parser() -> argparse.ArgumentParser:
     ft = sub.add_parser("fit", help="train a model on a dataset and score it on the test tier")
     ft.add_argument("--data", required=True, help="dataset name in data_manifest.yaml, a NetCDF "
                     "file, or a Sensorium 2022 folder or zip")
-    ft.add_argument("--model", required=True, choices=["gaussian", "factorized", "point"],
-                    help="the readout")
+    ft.add_argument("--model", required=True, choices=[*STATIC_MODELS, *VIDEO_MODELS],
+                    help="still images: the readout of the CNN; video: the recurrent model "
+                    "or the LN baseline (Sinz et al. 2018)")
     ft.add_argument("--shifter", action="store_true", help="add a shifter (eye position)")
     ft.add_argument("--modulator", action="store_true", help="add a behaviour modulator")
     ft.add_argument("--no-grid", action="store_true",

@@ -76,3 +76,22 @@ def _describe(tp) -> str:
     if dataclasses.is_dataclass(tp):
         return "a mapping of options"
     return getattr(tp, "__name__", str(tp))
+
+
+def from_nested(cls, d: dict | None, source: str, prefix: str = ""):
+    """An instance of the dataclass ``cls`` from plain nested values: unknown
+    keys and values of the wrong type raise a ValueError naming ``source`` and
+    the option; a field whose type is a dataclass takes a mapping of its own
+    options; lists become tuples."""
+    d = dict(d or {})
+    check_options(cls, d, source, f"{prefix[:-1]} option" if prefix else "option")
+    check_types(cls, d, source, prefix)
+    hints = _hints(cls)
+    kwargs = {}
+    for key, value in d.items():
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            value = from_nested(hints[key], value, source, f"{prefix}{key}.")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)

@@ -26,6 +26,7 @@ from . import parallel, paths
 from .cache import config_hash, netcdf_attrs, provenance
 from .data.netcdf import load_scans, save_scans
 from .data.sensorium import load_sensorium
+from .data.sensorium2023 import is_sensorium2023, load_sensorium2023
 from .locking import locked
 
 SIMULATED_KEYS = {"kind", "description", "generator", "config", "seed"}
@@ -51,14 +52,18 @@ class UnknownDatasetError(ManifestError, KeyError):
 def _generators():
     """Each generator: (config dict, seed) -> (typed config, scan names, simulate
     one scan, simulator version)."""
-    from .sim import static
+    from .sim import static, video
 
-    def static_generator(config: dict, seed: int):
-        cfg = static.StaticConfig.from_dict(config, source="data_manifest.yaml")
-        return (cfg, static.scan_names(cfg, seed),
-                lambda i, show: static.simulate_scan(cfg, seed, i, show), static.SIMULATOR_VERSION)
+    def generator(module, config_class):
+        def make(config: dict, seed: int):
+            cfg = config_class.from_dict(config, source="data_manifest.yaml")
+            return (cfg, module.scan_names(cfg, seed),
+                    lambda i, show: module.simulate_scan(cfg, seed, i, show),
+                    module.SIMULATOR_VERSION)
+        return make
 
-    return {"static": static_generator}
+    return {"static": generator(static, static.StaticConfig),
+            "video": generator(video, video.VideoConfig)}
 
 
 def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> None:
@@ -87,9 +92,12 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
 
 
 # loader name (in the manifest) -> reader of one file, folder or zip -> {scan: Dataset}
-LOADERS = {"netcdf": load_scans, "sensorium2022": load_sensorium}
-# how a path given by the user is read: (does this reader take it?, reader)
+LOADERS = {"netcdf": load_scans, "sensorium2022": load_sensorium,
+           "sensorium2023": load_sensorium2023}
+# how a path given by the user is read: (does this reader take it?, reader); the first that
+# takes it reads it (a file tree with data/videos is Sensorium 2023 video data)
 READERS = (
+    (lambda p: (p.is_dir() or p.suffix == ".zip") and is_sensorium2023(p), load_sensorium2023),
     (lambda p: p.is_dir() or p.suffix == ".zip", load_sensorium),
     (lambda p: p.suffix in (".nc", ".h5", ".netcdf") or p.is_file(), load_scans),
 )
@@ -223,8 +231,9 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
          show_progress: bool = True):
     """Load a dataset by manifest name, or by path: ``{scan: Dataset}``.
 
-    A path is a NetCDF file, or one Sensorium 2022 scan (its folder or ``.zip``, read by
-    :func:`v1lib.data.sensorium.load_sensorium`).
+    A path is a NetCDF file, or one Sensorium scan (its folder or ``.zip``): 2023 video data
+    (with ``data/videos``, :func:`v1lib.data.sensorium2023.load_sensorium2023`), else 2022
+    static data (:func:`v1lib.data.sensorium.load_sensorium`).
     """
     p = Path(str(name_or_path)).expanduser()
     for takes, read in READERS:

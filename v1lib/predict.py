@@ -15,6 +15,13 @@ def autocast(device):
     return torch.autocast("cpu", enabled=False)
 
 
+def samples_per_batch(d: ScanTensors, batch_size: int, budget: int = 2**21) -> int:
+    """``batch_size``, or fewer samples where each is large (whole clips): about
+    ``budget`` stimulus values per batch."""
+    per_sample = max(1, d.inputs["stimulus"][0].numel()) if "stimulus" in d.inputs else 1
+    return max(1, min(batch_size, budget // per_sample))
+
+
 @torch.no_grad()
 def predict_tier(model, tensors: dict[str, ScanTensors], tier: str, batch_size: int = 512,
                  features: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -25,8 +32,9 @@ def predict_tier(model, tensors: dict[str, ScanTensors], tier: str, batch_size: 
     for scan, d in tensors.items():
         idx = d.tiers[tier]
         parts = []
-        for s in range(0, len(idx), batch_size):
-            i = idx[s:s + batch_size]
+        step = samples_per_batch(d, batch_size)
+        for s in range(0, len(idx), step):
+            i = idx[s:s + step]
             extra = {"features": features[scan][i]} if features is not None else {}
             with autocast(d.device):
                 parts.append(model(scan, **d.batch(i), **extra).float())

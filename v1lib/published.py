@@ -29,6 +29,11 @@ class Published:
 
 
 LURZ = "lurz2021generalization"
+SINZ = "sinz2018stimulus"
+# the authors' executed notebooks (sinzlab/Sinz2018_NIPS, commit 1b1a001: the table of
+# the percent_oracle figure and the TestScores output), three scans; not checked against
+# the paper's PDF, which could not be read here
+SINZ_NOTEBOOKS = "authors' executed notebooks, movie test set, lowest and highest of 3 scans"
 SENSORIUM = "willeke2022sensorium"
 
 PUBLISHED = {
@@ -47,6 +52,42 @@ PUBLISHED = {
     "transfer_source_scans": Published(
         11, "scans", "scans the released transfer core ('11-S') was trained on", LURZ,
         "section 4, core transfer"),
+    "sinz_fraction_oracle_full_lo": Published(
+        50.4, "%", "fraction oracle of the recurrent model with shifter and modulator", SINZ,
+        SINZ_NOTEBOOKS),
+    "sinz_fraction_oracle_full_hi": Published(
+        68.3, "%", "fraction oracle of the recurrent model with shifter and modulator", SINZ,
+        SINZ_NOTEBOOKS),
+    "sinz_fraction_oracle_core_only_lo": Published(
+        35.69, "%", "fraction oracle of the recurrent model without shifter and modulator",
+        SINZ, SINZ_NOTEBOOKS),
+    "sinz_fraction_oracle_core_only_hi": Published(
+        56.32, "%", "fraction oracle of the recurrent model without shifter and modulator",
+        SINZ, SINZ_NOTEBOOKS),
+    "sinz_fraction_oracle_ln_full_lo": Published(
+        37.9, "%", "fraction oracle of the LN model with shifter and modulator", SINZ,
+        SINZ_NOTEBOOKS),
+    "sinz_fraction_oracle_ln_full_hi": Published(
+        54.2, "%", "fraction oracle of the LN model with shifter and modulator", SINZ,
+        SINZ_NOTEBOOKS),
+    "sinz_fraction_oracle_ln_lo": Published(
+        26.8, "%", "fraction oracle of the LN model without shifter and modulator", SINZ,
+        SINZ_NOTEBOOKS),
+    "sinz_fraction_oracle_ln_hi": Published(
+        39.9, "%", "fraction oracle of the LN model without shifter and modulator", SINZ,
+        SINZ_NOTEBOOKS),
+    "sinz_test_corr_full_movies_lo": Published(
+        0.1215, "", "single-trial test correlation of the full model, trained and tested on "
+        "movies", SINZ, SINZ_NOTEBOOKS),
+    "sinz_test_corr_full_movies_hi": Published(
+        0.1806, "", "single-trial test correlation of the full model, trained and tested on "
+        "movies", SINZ, SINZ_NOTEBOOKS),
+    "sinz_test_corr_full_noise_lo": Published(
+        0.1455, "", "single-trial test correlation of the full model, trained and tested on "
+        "noise (Monet and Trippy)", SINZ, SINZ_NOTEBOOKS + " (one value read off a figure)"),
+    "sinz_test_corr_full_noise_hi": Published(
+        0.170, "", "single-trial test correlation of the full model, trained and tested on "
+        "noise (Monet and Trippy)", SINZ, SINZ_NOTEBOOKS + " (one value read off a figure)"),
     "sensorium2022_cnn_single_trial_corr": Published(
         0.286, "", "single-trial correlation of the 7-scan Sensorium 2022 CNN, test tier of "
         "scan 21067-10-18", SENSORIUM, "starter-kit submission tutorial"),

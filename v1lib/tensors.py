@@ -10,7 +10,7 @@ carry a channel axis are stored channels-last.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ import xarray as xr
 
 from .cache import config_hash
 from .data import schemas
-from .models.normalizer import Normalizer, ScanInfo, input_stats, response_scale
+from .models.normalizer import InputStats, Normalizer, ScanInfo, input_stats, response_scale
 
 
 @dataclass
@@ -30,6 +30,9 @@ class ScanTensors:
     targets: torch.Tensor  # (S, ..., N) normalised responses, or (S,) class labels
     tiers: dict[str, torch.Tensor]
     info: ScanInfo | None = None
+    # the time axis of each input (by role) and of the targets ("targets"), for
+    # recordings in time; empty otherwise
+    time_axes: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -37,6 +40,25 @@ class ScanTensors:
 
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         return {role: x[idx] for role, x in self.inputs.items()}
+
+    def windows(self, idx: torch.Tensor, length: int, gen: torch.Generator
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Inputs and targets of samples ``idx``, each cut to a window of ``length``
+        time steps that starts at a random step (drawn from ``gen``)."""
+        if not self.time_axes:
+            raise ValueError("these samples have no time axis to cut windows from")
+        steps = self.targets.shape[self.time_axes["targets"]]
+        if length >= steps:
+            return self.batch(idx), self.targets[idx]
+        starts = torch.randint(0, steps - length + 1, (len(idx),), generator=gen).tolist()
+        rows = idx.tolist()
+
+        def cut(x, axis):  # axis counts the sample axis, which x[i] lacks
+            return torch.stack([x[i].narrow(axis - 1, s, length) for i, s in zip(rows, starts)])
+
+        inputs = {r: cut(x, self.time_axes[r]) if r in self.time_axes else x[idx]
+                  for r, x in self.inputs.items()}
+        return inputs, cut(self.targets, self.time_axes["targets"])
 
     @property
     def device(self) -> torch.device:
@@ -61,7 +83,10 @@ def scan_info(ds: xr.Dataset, train_idx: np.ndarray) -> ScanInfo:
     """Normalisation statistics from the training samples (neuralpredictors'
     rules, which take them from all tiers) and the neurons' positions."""
     schema = schemas.of(ds)
-    stats = {i.role: input_stats(ds[i.variable].values[train_idx], i.per_column, i.center)
+    stats = {i.role: (input_stats(ds[i.variable].values[train_idx], i.per_column, i.center)
+                      if i.fixed is None else InputStats(np.asarray(i.fixed[0], dtype=np.float64),
+                                                          np.asarray(i.fixed[1], dtype=np.float64),
+                                                          i.center))
              for i in schema.inputs}
     xy = np.stack([ds.cortical_x.values, ds.cortical_y.values], 1).astype(np.float32)
     responses = ds[schema.responses].values[train_idx]
@@ -87,7 +112,22 @@ def to_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device) ->
              for t in np.unique(ds.tier.values)}
     tiers["train"] = torch.as_tensor(train_idx, device=device)
     targets = f(ds[schema.responses].values) / norm.response_std
-    return ScanTensors(inputs=inputs, targets=targets, tiers=tiers, info=info)
+    return ScanTensors(inputs=inputs, targets=targets, tiers=tiers, info=info,
+                       time_axes=time_axes(ds, schema))
+
+
+def time_axes(ds: xr.Dataset, schema) -> dict[str, int]:
+    """Where the schema's time dimension is in each model input (after the
+    channel axis a stimulus gains) and in the targets."""
+    if schema.time_dim is None:
+        return {}
+    out = {"targets": ds[schema.responses].dims.index(schema.time_dim)}
+    for i in schema.inputs:
+        dims = ds[i.variable].dims
+        if schema.time_dim in dims:
+            axis = dims.index(schema.time_dim)
+            out[i.role] = axis + 1 if i.channel and axis >= 1 else axis
+    return out
 
 
 def prepare(scans: dict[str, xr.Dataset], device="cpu", train_fraction: float = 1.0,

@@ -55,6 +55,9 @@ class TrainConfig:
     # schedule and max_epochs count optimiser steps whatever the amount of data.
     steps_per_epoch: int | None = None
     freeze_core: bool = False  # train readouts (and shifters, modulators) only
+    # recordings in time: train on windows of this many time steps, one random window
+    # of a random sample per batch entry (Sinz et al. 2018: 150 frames); None: whole samples
+    window: int | None = None
     # torch's CPU threads while training: the order of floating-point sums, and so the
     # trained weights, depend on it; one thread lets a sweep train models side by side
     # (v1lib.parallel) with the same result as one after the other
@@ -70,6 +73,9 @@ class TrainConfig:
             raise ValueError(f"{source}: 'train_fraction' must be in (0, 1], got {cfg.train_fraction}")
         if cfg.threads < 1:
             raise ValueError(f"{source}: 'threads' must be a positive integer, got {cfg.threads}")
+        if cfg.window is not None and cfg.window < 1:
+            raise ValueError(f"{source}: 'window' must be a positive integer or null, got "
+                             f"{cfg.window}")
         if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
             raise ValueError(f"{source}: 'steps_per_epoch' must be a positive integer or null, "
                              f"got {cfg.steps_per_epoch}")
@@ -132,10 +138,11 @@ def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> flo
         opt.zero_grad(set_to_none=True)
         for s, d in tensors.items():
             i = _batch(order[s], step, c.batch_size, n_train[s])
+            inputs, target = d.windows(i, c.window, gen) if c.window else (d.batch(i), d.targets[i])
             with autocast(d.device):
-                pred = model(s, **d.batch(i),
+                pred = model(s, **inputs,
                              **({"features": features[s][i]} if features is not None else {}))
-            loss = (objective.loss(pred, d.targets[i], d.n_samples)
+            loss = (objective.loss(pred, target, d.n_samples)
                     + model.regularizer(s, core=not c.freeze_core))
             loss.backward()
             total += float(loss.detach())
@@ -198,8 +205,11 @@ def _fit(model, tensors, config: TrainConfig, seed: int, checkpoint, show_progre
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(_trainable(model, c.freeze_core), lr=c.lr)
     state = _start(model, opt, gen, checkpoint)
-    # a frozen core computes the same features every epoch: compute them once
-    features = core_features(model, tensors) if c.freeze_core else None
+    # a frozen core computes the same features every epoch: compute them once (not for
+    # recordings in time, whose features would not fit in memory: the core runs every
+    # step, without gradients)
+    once = c.freeze_core and not getattr(model, "temporal", False)
+    features = core_features(model, tensors) if once else None
     bar = progress(total=c.max_epochs, initial=state["epoch"], desc="training", unit="epoch",
                    disable=not show_progress)
     while not state["done"] and state["epoch"] < c.max_epochs:

@@ -3,8 +3,10 @@ it is validated, and which variables a model reads.
 
 A :class:`Schema` lists the variables and coordinates with their dims, the
 coordinate values that are fixed (e.g. the names of the behaviour variables),
-the dimension that indexes samples (tiers, repeats and training batches run
-along it), the key that marks repeats of a stimulus, and the model inputs: the
+the values a categorical coordinate may take, the dimension that indexes samples
+(tiers, repeats and training batches run along it) and, for recordings in time,
+the dimension of time within a sample, the key that marks repeats of a
+stimulus, and the model inputs: the
 variable that plays each role (``stimulus``, ``eye``, ``behavior``) and how it
 is normalised. Every schema has a ``neuron`` dimension (last in the responses)
 and a ``tier`` coordinate along its samples. Files (their ``schema`` attribute),
@@ -15,7 +17,7 @@ the manifest make datasets in one of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -34,6 +36,9 @@ class Input:
     center: bool  # z-score (else divide by the SD only)
     per_column: bool  # one statistic per column of the last axis (else one over all values)
     channel: bool = False  # the model sees it with a channel axis after the sample axis
+    # a fixed (mean, SD) instead of the training samples' statistics: the same scale for
+    # every subset of the data a model is trained on (e.g. the stimulus domains of videos)
+    fixed: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class Schema:
     tiers: frozenset
     repeat_key: str  # samples that share it repeat one stimulus
     inputs: tuple  # of Input
+    categories: dict = field(default_factory=dict)  # coordinate -> the values it may take
+    time_dim: str | None = None  # the dimension of time within a sample (a recurrent model's)
     responses: str = "responses"  # the target: non-negative, neuron on the last axis
     finite_coords: tuple = ("cortical_x", "cortical_y", "cortical_z")
     unique_coords: tuple = ("unit_id",)
@@ -83,6 +90,10 @@ class Schema:
             got = [str(v) for v in ds[dim].values] if dim in ds.coords else None
             if got != list(expected):
                 fail(f"coordinate '{dim}' must be {list(expected)}, got {got}")
+        for dim, allowed in self.categories.items():
+            bad = sorted(set(str(v) for v in np.unique(ds[dim].values)) - set(allowed))
+            if bad:
+                fail(f"coordinate '{dim}' has unknown value(s) {bad}; allowed: {list(allowed)}")
         tiers = set(str(t) for t in np.unique(ds["tier"].values))
         if not tiers <= self.tiers:
             fail(f"coordinate 'tier' has unknown value(s) {sorted(tiers - self.tiers)}; "

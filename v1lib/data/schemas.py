@@ -6,8 +6,9 @@ import xarray as xr
 
 from .schema import Schema, SchemaError
 from .static import STATIC
+from .video import VIDEO
 
-SCHEMAS = {"static": STATIC}  # name -> Schema
+SCHEMAS = {"static": STATIC, "video": VIDEO}  # name -> Schema
 # what files written before schemas had names say in their 'schema' attribute
 _ALIASES = {"v1lib static": "static"}
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .penalties import laplace_l2norm
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,6 @@ class DepthSeparableConv2d(nn.Sequential):
             nn.Conv2d(c_out, c_out, kernel, padding=padding, groups=c_out, bias=False),
             nn.Conv2d(c_out, c_out, 1, bias=False),
         )
-
-
-_LAPLACE = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
-
-
-def laplace_l2norm(weight: torch.Tensor) -> torch.Tensor:
-    """sum ||L * W||^2 / sum ||W||^2 over all (out, in) filters of a conv weight."""
-    o, i, h, w = weight.shape
-    flat = weight.reshape(o * i, 1, h, w)
-    lap = F.conv2d(flat, _LAPLACE.to(weight)[None, None], padding=1)
-    return lap.pow(2).sum() / flat.pow(2).sum().clamp_min(1e-12)
 
 
 class Stacked2dCore(nn.Module):
@@ -120,8 +110,10 @@ class Stacked2dCore(nn.Module):
         return self.config.gamma_input * laplace_l2norm(self.layers[0][0].weight)
 
 
+from .recurrent import Linear3dConfig, Linear3dCore, RecurrentConfig, RecurrentCore  # noqa: E402
 from .true_bank import TrueBankConfig, TrueBankCore  # noqa: E402  (the upper bound)
 
 # name -> (configuration class, core class): what a model configuration's
 # ``core_type`` can name
-CORES = {"stacked2d": (CoreConfig, Stacked2dCore), "true_bank": (TrueBankConfig, TrueBankCore)}
+CORES = {"stacked2d": (CoreConfig, Stacked2dCore), "true_bank": (TrueBankConfig, TrueBankCore),
+         "recurrent": (RecurrentConfig, RecurrentCore), "linear3d": (Linear3dConfig, Linear3dCore)}

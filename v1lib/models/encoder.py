@@ -31,13 +31,15 @@ from .core import CORES, CoreConfig, stack_error
 from .modulator import MODULATORS
 from .normalizer import Normalizer, ScanInfo
 from .readouts import POSITIONED, READOUTS
+from .recurrent import Linear3dConfig, RecurrentConfig
 from .shifter import SHIFTERS
 from .true_bank import TrueBankConfig
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    core: CoreConfig | TrueBankConfig = field(default_factory=CoreConfig)
+    core: CoreConfig | TrueBankConfig | RecurrentConfig | Linear3dConfig = field(
+        default_factory=CoreConfig)
     core_type: str = "stacked2d"  # a key of CORES
     readout: str = "gaussian"  # a key of READOUTS
     grid_predictor: bool = True  # Gaussian only: positions from cortical coordinates
@@ -46,6 +48,7 @@ class ModelConfig:
     gamma_readout: float = 0.0076  # L1 on the readout's weights
     init_sigma: float = 0.1
     init_mu_range: float = 0.3
+    pool_kernel: int = 3  # point-pooled readout: kernel and stride of its average pooling
 
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "model config") -> ModelConfig:
@@ -82,9 +85,10 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     def build(self, scans: dict[str, ScanInfo], stimulus_shape: tuple[int, int]) -> Encoder:
-        """The model for ``scans``, its convolutions in channels-last layout
-        (depthwise ones run several times faster on CPU)."""
-        return Encoder(self, scans, stimulus_shape).to(memory_format=torch.channels_last)
+        """The model for ``scans``; a model of still stimuli has its convolutions
+        in channels-last layout (depthwise ones run several times faster on CPU)."""
+        model = Encoder(self, scans, stimulus_shape)
+        return model if model.temporal else model.to(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -136,9 +140,16 @@ class Encoder(nn.Module):
         return [r for r, part in (("eye", self.shifters), ("behavior", self.modulators))
                 if part is not None]
 
+    @property
+    def temporal(self) -> bool:
+        """Whether the model reads clips (B, C, T, H, W) and predicts (B, T, N)."""
+        return bool(getattr(self.core, "temporal", False))
+
     def forward(self, scan: str, stimulus: torch.Tensor | None = None, eye=None, behavior=None,
                 features: torch.Tensor | None = None) -> torch.Tensor:
-        """Normalised inputs -> predicted normalised responses (B, N).
+        """Normalised inputs -> predicted normalised responses (B, N), or (B, T, N)
+        for a clip: the readout, shifter and modulator then act at every time step
+        (``eye`` and ``behavior`` have a time axis too).
 
         ``features`` lets a caller pass a precomputed core output (frozen core)."""
         for role, value in (("eye", eye), ("behavior", behavior)):
@@ -146,7 +157,13 @@ class Encoder(nn.Module):
                 raise ValueError(f"this model reads input '{role}': pass {role}=... (B, columns)")
         x = self.core(stimulus) if features is None else features
         transform = self.shifters[scan](eye) if self.shifters is not None else None
+        steps = x.shape[2] if x.dim() == 5 else None
+        if steps is not None:  # (B, C, T, h, w): every time step is read like a still
+            x = x.transpose(1, 2).flatten(0, 1)
+            transform = None if transform is None else transform.flatten(0, 1)
         rate = F.elu(self.readouts[scan](x, transform)) + 1
+        if steps is not None:
+            rate = rate.unflatten(0, (-1, steps))
         if self.modulators is not None:
             rate = rate * self.modulators[scan](behavior)
         return rate
@@ -168,9 +185,9 @@ class Encoder(nn.Module):
 
     @torch.no_grad()
     def predict(self, scan: str, stimulus, batch_size: int = 256, **raw) -> np.ndarray:
-        """Raw stimuli (T, H, W) and optionally raw ``eye`` (T, k) and ``behavior``
-        (T, k) -> responses in the scan's original units (T, N). An input not
-        given is held at its training-set mean."""
+        """Raw stimuli (S, H, W), or clips (S, T, H, W), and optionally raw ``eye``
+        (S, [T,] k) and ``behavior`` (S, [T,] k) -> responses in the scan's original
+        units (S, [T,] N). An input not given is held at its training-set mean."""
         self.eval()
         dev = next(self.parameters()).device
         norm = self.normalizers[scan]
@@ -179,11 +196,16 @@ class Encoder(nn.Module):
             raise ValueError(f"unknown input(s) {sorted(unknown)}; this scan's inputs are "
                              f"{norm.roles}")
         stimulus = torch.as_tensor(np.asarray(stimulus, dtype=np.float32))
+        per_sample = max(1, int(np.prod(stimulus.shape[1:])))
+        batch_size = max(1, min(batch_size, 2**21 // per_sample))  # whole clips: a few at a time
         out = []
         for s in range(0, len(stimulus), batch_size):
             x = stimulus[s:s + batch_size].to(dev)
-            x = norm.normalize("stimulus", x[:, None] if x.dim() == 3 else x)  # one channel
+            one_channel = x.dim() == (4 if self.temporal else 3)
+            x = norm.normalize("stimulus", x[:, None] if one_channel else x)
             inputs = self.default_inputs(scan, len(x))
+            if self.temporal:  # held at the mean at every time step
+                inputs = {r: v[:, None].expand(-1, x.shape[2], -1) for r, v in inputs.items()}
             for role, value in raw.items():
                 if value is not None and role in inputs:
                     v = torch.as_tensor(np.asarray(value[s:s + batch_size], dtype=np.float32),

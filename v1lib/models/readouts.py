@@ -163,6 +163,7 @@ READOUTS = {
         n, c, xy if cfg.grid_predictor else None, init_mu_range=cfg.init_mu_range,
         init_sigma=cfg.init_sigma, gamma=cfg.gamma_readout),
     "factorized": lambda n, c, hw, xy, cfg: FactorizedReadout(n, c, *hw, gamma=cfg.gamma_readout),
-    "point": lambda n, c, hw, xy, cfg: PointPooledReadout(n, c, gamma=cfg.gamma_readout),
+    "point": lambda n, c, hw, xy, cfg: PointPooledReadout(n, c, pool_kernel=cfg.pool_kernel,
+                                                          gamma=cfg.gamma_readout),
 }
 POSITIONED = ("gaussian", "point")  # readouts with a position a shifter can move

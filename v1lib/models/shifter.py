@@ -1,8 +1,13 @@
 """Shifter: where the eye points -> where every receptive field of an animal moves.
 
-An MLP with tanh units, as in the Sensorium baselines, maps the normalised eye
-position of a sample to one shift of all readout positions of that animal. Its
-last layer starts at zero, i.e. with no shift.
+* :class:`MLPShifter` (the Sensorium baselines): an MLP with tanh units maps the
+  normalised eye position of a sample to one shift of all readout positions of
+  that animal.
+* :class:`AffineShifter` (Sinz et al. 2018, ``StaticAffine``): ``tanh(W p + b)``,
+  an affine map of the eye position bounded to the feature map.
+
+Both read the eye position at every time step of a clip as well ((B, T, k) ->
+(B, T, 2)). Their last layer starts at zero, i.e. with no shift.
 """
 
 from __future__ import annotations
@@ -25,8 +30,20 @@ class MLPShifter(nn.Module):
         nn.init.zeros_(self.mlp[-2].bias)
 
     def forward(self, eye: torch.Tensor) -> torch.Tensor:
-        """(B, n_inputs) normalised eye position -> (B, 2) shift [x, y] in grid units."""
+        """(B, [T,] n_inputs) normalised eye position -> (B, [T,] 2) shift [x, y] in grid units."""
         return self.mlp(eye)
 
 
-SHIFTERS = {"mlp": MLPShifter}  # name -> class(n_inputs)
+class AffineShifter(nn.Module):
+    def __init__(self, n_inputs: int = 2):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, 2)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, eye: torch.Tensor) -> torch.Tensor:
+        """(B, [T,] n_inputs) normalised eye position -> (B, [T,] 2) shift [x, y] in grid units."""
+        return torch.tanh(self.linear(eye))
+
+
+SHIFTERS = {"mlp": MLPShifter, "affine": AffineShifter}  # name -> class(n_inputs)

@@ -139,7 +139,7 @@ class FeatureBank:
         self._scale = e.mean(dim=2).flatten(2).median(dim=2).values.median(dim=0).values
 
     # -- computation ---------------------------------------------------------
-    def _filter(self, images: torch.Tensor) -> torch.Tensor:
+    def filter(self, images: torch.Tensor) -> torch.Tensor:
         """Complex Gabor responses (B, S*O, H, W): real = even, imag = odd."""
         c, (h, w), (H, W) = self.config, self.shape, self.canvas
         x = (images.float() - 127.5) / 127.5  # Weber contrast against mid grey
@@ -158,7 +158,7 @@ class FeatureBank:
         return out[..., pad : pad + h, pad : pad + w]
 
     def _energy(self, images: torch.Tensor) -> torch.Tensor:
-        z = self._filter(images)
+        z = self.filter(images)
         return z.real**2 + z.imag**2
 
     def components(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -166,9 +166,16 @@ class FeatureBank:
 
         Each has shape (B, S*O, H, W), channel ``s * O + o``.
         """
+        z = self.filter(images)
+        # contiguous: each is read by flat index many times (a view would be copied each time)
+        return z.real.contiguous(), z.imag.contiguous(), self.denominator(z)
+
+    def denominator(self, z: torch.Tensor) -> torch.Tensor:
+        """The normalisation denominator (B, S*O, H, W) of complex filter outputs
+        ``z`` (:meth:`_filter`): the semi-saturation constant of each scale, the
+        local energy over orientations and the same-orientation surround."""
         c = self.config
         S, O = len(c.sf_cpd), c.n_orientations
-        z = self._filter(images)
         B, _, h, w = z.shape
         energy = (z.real**2 + z.imag**2).view(B, S, O, h, w)
         scale = self._scale.to(energy.device).view(1, S, 1, 1, 1)
@@ -179,8 +186,7 @@ class FeatureBank:
         surround = F.interpolate(surround.view(B, S * O, *small.shape[-2:]), size=(h, w),
                                  mode="bilinear", align_corners=False).view(B, S, O, h, w)
         denom = scale + pooled[:, :, None] + c.surround_weight * surround
-        # contiguous: each is read by flat index many times (a view would be copied each time)
-        return z.real.contiguous(), z.imag.contiguous(), denom.view(B, S * O, h, w)
+        return denom.view(B, S * O, h, w)
 
     def dense(self, images: torch.Tensor) -> torch.Tensor:
         """Every feature of the bank at every pixel: (B, len(features), H, W).

@@ -79,8 +79,7 @@ class Population:
         self._pool(rng)
         self._respond(rng)
         self._misspecify(rng)
-        self._drive_mean = np.zeros(config.n_neurons, dtype=np.float32)
-        self._drive_std = np.ones(config.n_neurons, dtype=np.float32)
+        self.set_drive_statistics(None)
         self._calibrate_drive()
 
     # -- construction (in this order: each draws from the same generator) ----------
@@ -197,11 +196,16 @@ class Population:
 
     # -- evaluation ------------------------------------------------------------
     def drive(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None,
-              torsion=None) -> torch.Tensor:
+              torsion=None, components=None, neurons=None) -> torch.Tensor:
         """Standardised feature drive (Q, N) for images seen with an RF shift
         (pixels) and a torsion (radians, rotation of the visual field about the
-        screen centre)."""
+        screen centre). ``components``: the bank's :meth:`~FeatureBank.components`
+        of ``images`` where the caller has them (a video's, filtered in time);
+        ``neurons``: the indices of the neurons to compute (default: all)."""
         Q = len(images) if rows is None else len(rows)
+        n = np.arange(self.config.n_neurons) if neurons is None else np.asarray(neurons)
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a))
+
         def column(v):
             return torch.zeros(Q, 1) if v is None else torch.as_tensor(v, dtype=torch.float32).view(-1, 1)
 
@@ -210,25 +214,25 @@ class Population:
         h, w = self.bank.shape
         cx, cy = (w - 1) / 2, (h - 1) / 2
 
-        def where(dx, dy):  # screen positions (Q, N) of points at offsets (dx, dy) from the RFs
-            x = torch.from_numpy((self.rf_x + dx - cx).astype(np.float32))[None]
-            y = torch.from_numpy((self.rf_y + dy - cy).astype(np.float32))[None]
+        def where(dx, dy):  # screen positions (Q, n) of points at offsets (dx, dy) from the RFs
+            x = t((self.rf_x[n] + dx - cx).astype(np.float32))[None]
+            y = t((self.rf_y[n] + dy - cy).astype(np.float32))[None]
             cos, sin = torch.cos(rot), torch.sin(rot)
             return cx + cos * x - sin * y + sx, cy + sin * x + cos * y + sy
 
-        comps = self.bank.components(images)
+        comps = self.bank.components(images) if components is None else components
         total = 0.0
         for j in range(self.pool_index.shape[1]):
-            x, y = where(self.pool_dx[:, j], self.pool_dy[:, j])
-            f = self.bank.sample_from(comps, torch.from_numpy(self.pool_index[:, j]), x, y, rows)
-            total = total + torch.from_numpy(self.pool_weight[:, j])[None] * f
-        if self.outside_sign.any():
+            x, y = where(self.pool_dx[n, j], self.pool_dy[n, j])
+            f = self.bank.sample_from(comps, t(self.pool_index[n, j]), x, y, rows)
+            total = total + t(self.pool_weight[n, j])[None] * f
+        if self.outside_sign[n].any():
             x, y = where(0.0, 0.0)
             x, y = x.expand(Q, -1), y.expand(Q, -1)
-            lum = bilinear(self.bank.luminance(images), torch.zeros(len(self.rf_x), dtype=torch.long),
+            lum = bilinear(self.bank.luminance(images), torch.zeros(len(n), dtype=torch.long),
                            rows, x, y) * on_screen(x, y, self.bank.shape)
-            total = total + torch.relu(torch.from_numpy(self.outside_sign)[None] * lum)
-        return (total - torch.from_numpy(self._drive_mean)) / torch.from_numpy(self._drive_std)
+            total = total + torch.relu(t(self.outside_sign[n])[None] * lum)
+        return (total - t(self._drive_mean[n])) / t(self._drive_std[n])
 
     def stimulus_rate(self, images: torch.Tensor, shift_x=None, shift_y=None, rows=None,
                       torsion=None) -> torch.Tensor:
@@ -286,6 +290,21 @@ class Population:
         out[nz] = rng.gamma(k * counts[nz], scale)
         return out
 
+    def set_drive_statistics(self, raw: torch.Tensor | None) -> None:
+        """Standardise the drive by the mean and SD over samples of these raw
+        drives (Q, N), computed with :meth:`drive` after ``set_drive_statistics(None)``
+        (which leaves the drive raw)."""
+        if raw is None:
+            self._drive_mean = np.zeros(self.config.n_neurons, dtype=np.float32)
+            self._drive_std = np.ones(self.config.n_neurons, dtype=np.float32)
+            return
+        self._drive_mean = raw.mean(0).numpy().astype(np.float32)
+        self._drive_std = (raw.std(0).numpy() + 1e-6).astype(np.float32)
+
+    def grey_drive(self) -> np.ndarray:
+        """The standardised drive (N,) of a grey screen, where every feature is 0."""
+        return -self._drive_mean / self._drive_std
+
     # -- helpers -----------------------------------------------------------------
     def _calibrate_drive(self, n_images: int = 256, seed: int = 777) -> None:
         from .stimuli import mixed_images
@@ -295,8 +314,7 @@ class Population:
                                np.random.default_rng(seed), pool=None)
         d = torch.cat([self.drive(torch.from_numpy(imgs[i : i + 64]))
                        for i in range(0, n_images, 64)])
-        self._drive_mean = d.mean(0).numpy().astype(np.float32)
-        self._drive_std = (d.std(0).numpy() + 1e-6).astype(np.float32)
+        self.set_drive_statistics(d)
 
 
 def _ori_dist(a: float, b: float) -> float:

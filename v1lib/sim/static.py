@@ -263,28 +263,42 @@ def _trials(c: StaticConfig, rng: np.random.Generator, train_scenes: tuple[str, 
     return images, kinds, tier_of_image, trial_image[rng.permutation(len(trial_image))]
 
 
+def neuron_truth(pop: Population) -> dict:
+    """The ground truth of every neuron (``gt_*`` variables along ``neuron``)."""
+    neuron_dims = ("neuron",)
+    return {
+        "gt_rf_x": (neuron_dims, pop.rf_x.astype(np.float32)),
+        "gt_rf_y": (neuron_dims, pop.rf_y.astype(np.float32)),
+        "gt_feature_type": (neuron_dims, pop.feature_type.astype(str)),
+        "gt_orientation": (neuron_dims, pop.orientation.astype(np.float32)),
+        "gt_sf": (neuron_dims, pop.sf.astype(np.float32)),
+        "gt_phase": (neuron_dims, pop.phase.astype(np.float32)),
+        "gt_responsive": (neuron_dims, pop.responsive),
+        "gt_behavior_weights": (("neuron", "behavior_var"), pop.behavior_weights),
+        "gt_state_loading": (neuron_dims, pop.state_loading),
+        "gt_behavior_drive_weights": (("neuron", "behavior_var"), pop.pre_weights),
+        "gt_behavior_additive_weights": (("neuron", "behavior_var"), pop.additive_weights),
+        "gt_eye_gain_weights": (("neuron", "eye_axis"), pop.eye_gain_weights),
+        "gt_surround_weight": (neuron_dims, pop.surround),
+        "gt_outside_bank": (neuron_dims, pop.outside_sign),
+    }
+
+
+def neuron_coords(pop: Population, name: str) -> dict:
+    """The neuron coordinates of a scan (ids, cortical position, animal)."""
+    n = pop.config.n_neurons
+    return {"unit_id": ("neuron", np.arange(n, dtype=np.int64)),
+            "cortical_x": ("neuron", pop.cortex[:, 0].astype(np.float32)),
+            "cortical_y": ("neuron", pop.cortex[:, 1].astype(np.float32)),
+            "cortical_z": ("neuron", pop.cortex[:, 2].astype(np.float32)),
+            "animal": ("neuron", np.full(n, name))}
+
+
 def _dataset(c: StaticConfig, pop: Population, name: str, trial_vars: dict,
              trial_coords: dict) -> xr.Dataset:
     """One scan in the static schema, with the population's ground truth."""
-    neuron_dims = ("neuron",)
     ds = xr.Dataset(
-        {
-            **trial_vars,
-            "gt_rf_x": (neuron_dims, pop.rf_x.astype(np.float32)),
-            "gt_rf_y": (neuron_dims, pop.rf_y.astype(np.float32)),
-            "gt_feature_type": (neuron_dims, pop.feature_type.astype(str)),
-            "gt_orientation": (neuron_dims, pop.orientation.astype(np.float32)),
-            "gt_sf": (neuron_dims, pop.sf.astype(np.float32)),
-            "gt_phase": (neuron_dims, pop.phase.astype(np.float32)),
-            "gt_responsive": (neuron_dims, pop.responsive),
-            "gt_behavior_weights": (("neuron", "behavior_var"), pop.behavior_weights),
-            "gt_state_loading": (neuron_dims, pop.state_loading),
-            "gt_behavior_drive_weights": (("neuron", "behavior_var"), pop.pre_weights),
-            "gt_behavior_additive_weights": (("neuron", "behavior_var"), pop.additive_weights),
-            "gt_eye_gain_weights": (("neuron", "eye_axis"), pop.eye_gain_weights),
-            "gt_surround_weight": (neuron_dims, pop.surround),
-            "gt_outside_bank": (neuron_dims, pop.outside_sign),
-        },
+        {**trial_vars, **neuron_truth(pop)},
         coords={
             "trial": np.arange(len(trial_vars["responses"][1])),
             "y": np.arange(c.height),
@@ -292,56 +306,56 @@ def _dataset(c: StaticConfig, pop: Population, name: str, trial_vars: dict,
             "behavior_var": list(BEHAVIOR_VARS),
             "eye_axis": list(EYE_AXES),
             **trial_coords,
-            "unit_id": ("neuron", np.arange(pop.config.n_neurons, dtype=np.int64)),
-            "cortical_x": ("neuron", pop.cortex[:, 0].astype(np.float32)),
-            "cortical_y": ("neuron", pop.cortex[:, 1].astype(np.float32)),
-            "cortical_z": ("neuron", pop.cortex[:, 2].astype(np.float32)),
-            "animal": ("neuron", np.full(pop.config.n_neurons, name)),
+            **neuron_coords(pop, name),
         },
         attrs={"scan": name, "schema": "static", "source": "simulated V1 (v1lib.sim.static)",
                "deg_per_px": c.deg_per_px},
     )
-    _annotate(ds)
+    annotate(ds, UNITS)
     return ds
 
 
-def _annotate(ds: xr.Dataset) -> None:
-    units = {
-        "images": ("stimulus luminance", "8-bit grey level"),
-        "responses": ("deconvolved calcium activity", "a.u."),
-        "behavior": ("pupil diameter, its change per trial, running speed",
-                     "camera px, camera px/trial, cm/s"),
-        "pupil_center": ("pupil centre in the eye camera", "camera px"),
-        "gt_rate": ("expected response given image, eye position, behaviour and state", "a.u."),
-        "gt_observable_rate": ("expected response given image, eye position and behaviour, "
-                               "without the latent state", "a.u."),
-        "gt_stimulus_rate": ("expected response at unit gain, behaviour at its mean", "a.u."),
-        "gt_stimulus_only_rate": ("expected response given the image alone, over the session's eye "
-                          "positions, behaviour and state (test tier; NaN elsewhere)", "a.u."),
-        "gt_eye_shift": ("receptive-field shift on the screen caused by eye position", "px"),
-        "gt_state": ("latent brain state", "SD"),
-        "gt_rf_x": ("RF centre on the screen at the mean eye position", "px"),
-        "gt_rf_y": ("RF centre on the screen at the mean eye position", "px"),
-        "gt_orientation": ("preferred orientation of the primary feature", "deg"),
-        "gt_sf": ("preferred spatial frequency of the primary feature", "cycles/deg"),
-        "gt_phase": ("preferred phase (simple cells)", "deg"),
-        "gt_behavior_weights": ("log-gain per SD of each behaviour variable", "1"),
-        "gt_state_loading": ("log-gain per SD of the latent state", "1"),
-        "gt_torsion": ("rotation of the visual field about the screen centre", "rad"),
-        "gt_behavior_drive_weights": ("drive before the nonlinearity per SD of each behaviour "
-                                      "variable", "SD of the drive"),
-        "gt_behavior_additive_weights": ("additive response per SD of each behaviour variable "
-                                         "(rectified sum)", "response amplitude"),
-        "gt_eye_gain_weights": ("log-gain per SD of the pupil position (gain field)", "1"),
-        "gt_surround_weight": ("weight of the subtractive surround", "1"),
-        "gt_outside_bank": ("driven by a luminance feature outside the bank: +1 ON, -1 OFF, 0 no",
-                            "1"),
-        "cortical_x": ("cortical position", "um"),
-        "cortical_y": ("cortical position", "um"),
-        "cortical_z": ("cortical depth", "um"),
-    }
+UNITS = {  # variable -> (long name, units)
+    "images": ("stimulus luminance", "8-bit grey level"),
+    "responses": ("deconvolved calcium activity", "a.u."),
+    "behavior": ("pupil diameter, its change per trial, running speed",
+                 "camera px, camera px/trial, cm/s"),
+    "pupil_center": ("pupil centre in the eye camera", "camera px"),
+    "gt_rate": ("expected response given image, eye position, behaviour and state", "a.u."),
+    "gt_observable_rate": ("expected response given image, eye position and behaviour, "
+                           "without the latent state", "a.u."),
+    "gt_stimulus_rate": ("expected response at unit gain, behaviour at its mean", "a.u."),
+    "gt_stimulus_only_rate": ("expected response given the image alone, over the session's eye "
+                      "positions, behaviour and state (test tier; NaN elsewhere)", "a.u."),
+    "gt_eye_shift": ("receptive-field shift on the screen caused by eye position", "px"),
+    "gt_state": ("latent brain state", "SD"),
+    "gt_rf_x": ("RF centre on the screen at the mean eye position", "px"),
+    "gt_rf_y": ("RF centre on the screen at the mean eye position", "px"),
+    "gt_orientation": ("preferred orientation of the primary feature", "deg"),
+    "gt_sf": ("preferred spatial frequency of the primary feature", "cycles/deg"),
+    "gt_phase": ("preferred phase (simple cells)", "deg"),
+    "gt_behavior_weights": ("log-gain per SD of each behaviour variable", "1"),
+    "gt_state_loading": ("log-gain per SD of the latent state", "1"),
+    "gt_torsion": ("rotation of the visual field about the screen centre", "rad"),
+    "gt_behavior_drive_weights": ("drive before the nonlinearity per SD of each behaviour "
+                                  "variable", "SD of the drive"),
+    "gt_behavior_additive_weights": ("additive response per SD of each behaviour variable "
+                                     "(rectified sum)", "response amplitude"),
+    "gt_eye_gain_weights": ("log-gain per SD of the pupil position (gain field)", "1"),
+    "gt_surround_weight": ("weight of the subtractive surround", "1"),
+    "gt_outside_bank": ("driven by a luminance feature outside the bank: +1 ON, -1 OFF, 0 no",
+                        "1"),
+    "cortical_x": ("cortical position", "um"),
+    "cortical_y": ("cortical position", "um"),
+    "cortical_z": ("cortical depth", "um"),
+}
+
+
+def annotate(ds: xr.Dataset, units: dict) -> None:
+    """Long names and units of the variables of ``ds`` named in ``units``."""
     for name, (long_name, unit) in units.items():
-        ds[name].attrs.update(long_name=long_name, units=unit)
+        if name in ds.variables:
+            ds[name].attrs.update(long_name=long_name, units=unit)
 
 
 def unique_images(ds: xr.Dataset, tier: str, image_class: str | None = None) -> np.ndarray:
