@@ -119,6 +119,22 @@ lines.append(f"* tested on movies: the noise core's best readout minus the movie
              f"{diff.span(signed=True)}")
 display(Markdown("\n".join(lines)))
 
+# %%
+pairs = [(f.sel(core=d, readout=d, domain=d), f.sel(core="movies", readout="both", domain=d),
+          f"tested on {d}", "dedicated model", "movie core,\nboth readout")
+         for d in scores.domain.values]
+pairs.append((f.sel(core="movies", readout="movies", domain="movies"), best_noise,
+              "tested on movies", "movie model", "noise core,\nbest readout"))
+fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3.2), sharey=True)
+for ax, (a, b, title, la, lb) in zip(axes, pairs):
+    for animal in f.animal.values:
+        ax.plot([0, 1], [float(a.sel(animal=animal)), float(b.sel(animal=animal))], marker="o",
+                alpha=0.7, label=str(animal))
+    ax.set_xticks([0, 1], [la, lb])
+    ax.set(xlim=(-0.3, 1.3), title=title)
+axes[0].set(ylabel="test correlation")
+axes[-1].legend(fontsize=6);
+
 # %% [markdown]
 # ## What the noise core misses
 #
@@ -132,6 +148,28 @@ for by in ("feature type", "temporal type"):
     table = units.groupby(by)[cols].mean().round(3)
     table["neurons"] = units.groupby(by).size()
     display(table)
+
+# %%
+types = list(units["feature type"].unique())
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+for k, kind in enumerate(types):
+    sel = units[units["feature type"] == kind]
+    axes[0].scatter(sel["core: noise"], sel["core: movies"], s=7, alpha=0.6, color=f"C{k}",
+                    label=kind)
+lim = [min(units[["core: noise", "core: movies"]].min().min(), 0),
+       units[["core: noise", "core: movies"]].max().max()]
+axes[0].plot(lim, lim, "k:", lw=0.8)
+axes[0].set(xlabel="noise core (test correlation on movies)",
+            ylabel="movie core (test correlation on movies)", title="every neuron")
+axes[0].legend(fontsize=7)
+ivs = [t_interval(units[units["feature type"] == kind]["movies minus noise core"].values)
+       for kind in types]
+axes[1].bar(range(len(types)), [iv.mean for iv in ivs],
+            yerr=[(iv.mean - iv.lo) if iv.known else 0 for iv in ivs], capsize=3,
+            color=[f"C{k}" for k in range(len(types))])
+axes[1].axhline(0, color="k", lw=0.8)
+axes[1].set_xticks(range(len(types)), types)
+axes[1].set(ylabel="movie core minus noise core", title="by true feature type");
 
 # %%
 gap = units.groupby("feature type")["movies minus noise core"]

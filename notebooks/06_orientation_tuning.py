@@ -94,8 +94,23 @@ axes[1].set(xlabel="model minus measured (deg)", ylabel="tuned neurons",
 # with the full movie model's:
 
 # %%
-table = vt.comparison(scans, profile, results_dir=results_dir, device=device)
+neurons = vt.neuron_table(scans, profile, results_dir=results_dir, device=device)
+table = vt.comparison(neurons)
 table.round(3)
+
+# %% [markdown]
+# The differences themselves, pooled over animals, for each model:
+
+# %%
+tuned_rows = neurons[neurons.tuned]
+fig, ax = plt.subplots(figsize=(7, 3.2))
+bins = np.linspace(-90, 90, 31)
+for v in tuned_rows.variant.unique():
+    d = np.rad2deg(tuned_rows[tuned_rows.variant == v]["model - measured"])
+    ax.hist(d, bins=bins, histtype="step", lw=1.5, density=True, label=vp.LABELS[v])
+ax.set(xlabel="model minus measured preferred orientation (deg)", ylabel="density",
+       title="tuned neurons of every animal")
+ax.legend(fontsize=7);
 
 # %%
 lines = []
@@ -124,6 +139,12 @@ display(Markdown("\n".join(lines)))
 gt = scans[animal]
 oriented = np.isfinite(gt.gt_orientation.values) & (gt.gt_osi.values > 0.3)
 true_axis = np.deg2rad((gt.gt_orientation.values + 90) % 180)
+fig, ax = plt.subplots(figsize=(4.2, 4))
+ax.scatter(np.rad2deg(true_axis[oriented]), deg(p["true"]["angle"][oriented]), s=8, alpha=0.6)
+ax.plot([0, 180], [0, 180], "k:", lw=0.8)
+ax.set(xlabel="true preferred axis of motion, gratings (deg)",
+       ylabel="probe on the expected responses (deg)", xlim=(0, 180), ylim=(0, 180),
+       title="the probe on the ground truth")
 err = np.rad2deg(vt.circular_difference(p["true"]["angle"], true_axis, 2))[oriented]
 model_err = np.rad2deg(vt.circular_difference(p["model"]["angle"], true_axis, 2))[oriented]
 meas_err = np.rad2deg(vt.circular_difference(p["measured"]["angle"], true_axis, 2))[oriented]

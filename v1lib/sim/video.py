@@ -279,7 +279,8 @@ UNITS = {  # variable -> (long name, units)
     "gt_eye_shift": ("receptive-field shift on the screen caused by eye position", "px"),
     "gt_state": ("latent brain state", "SD"),
     "gt_orientation": ("preferred orientation of the primary feature (stripes)", "deg"),
-    "gt_direction": ("preferred direction of drifting gratings (vector sum)", "deg"),
+    "gt_direction": ("preferred direction of drifting gratings (vector sum; meaningful where "
+                     "gt_dsi is high, noise for units that are not direction selective)", "deg"),
     "gt_dsi": ("direction selectivity: |sum r e^(i theta)| / sum r", "1"),
     "gt_osi": ("orientation selectivity: |sum r e^(2 i theta)| / sum r", "1"),
     "gt_tuning_width": ("orientation tuning half-width at half height", "deg"),

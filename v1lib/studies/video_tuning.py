@@ -90,31 +90,43 @@ def tuned(t: dict, m: int) -> np.ndarray:
     return (t["selectivity"] > TUNED[m]["selectivity"]) & (t["r2"] > TUNED[m]["r2"])
 
 
-def comparison(scans, profile: str, variants=("full", "core_only", "full_noise"), m: int = 2,
-               results_dir=None, device="cpu") -> pd.DataFrame:
-    """Per animal and model variant: how many neurons are tuned (measured),
-    and the SD of the circular differences (rad) between the model's and the
-    measured preferred angles, between the model's and the true ones, and
-    between the measured and the true ones, over the tuned neurons; with the
-    Levene test of the first against the full model's."""
+def neuron_table(scans, profile: str, variants=("full", "core_only", "full_noise"), m: int = 2,
+                 results_dir=None, device="cpu") -> pd.DataFrame:
+    """One row per (animal, variant, neuron): the preferred angles (rad) of the
+    model, the measurement and (simulated data) the expected responses, their
+    circular differences, and whether the measured neuron is tuned."""
     burn_in = model_configs(profile)[2].burn_in
-    rows = []
+    frames = []
     for animal, seed in replicates(scans, settings(profile)):
-        probes = {v: probe(fit_variant(scans, profile, v, animal, seed, results_dir, device),
-                           scans[animal], m, burn_in) for v in variants}
-        base = None
-        for v, p in probes.items():
-            keep = tuned(p["measured"], m)
-            d = circular_difference(p["model"]["angle"], p["measured"]["angle"], m)[keep]
-            row = {"animal": animal, "variant": v, "model": LABELS[v], "tuned neurons":
-                   int(keep.sum()), "SD model - measured": float(np.std(d))}
-            if "true" in p:
-                for a, b in (("model", "true"), ("measured", "true")):
-                    diff = circular_difference(p[a]["angle"], p[b]["angle"], m)[keep]
-                    row[f"SD {a} - {b}"] = float(np.std(diff))
-            if base is None:
-                base = d
-            elif len(d) > 2 and len(base) > 2:
-                row["Levene p vs first"] = float(st.levene(base, d).pvalue)
+        for v in variants:
+            p = probe(fit_variant(scans, profile, v, animal, seed, results_dir, device),
+                      scans[animal], m, burn_in)
+            row = {"animal": animal, "variant": v, "neuron": np.arange(len(p["model"]["angle"])),
+                   "tuned": tuned(p["measured"], m)}
+            row.update({f"angle {k}": t["angle"] for k, t in p.items()})
+            for a, b in (("model", "measured"), ("model", "true"), ("measured", "true")):
+                if a in p and b in p:
+                    row[f"{a} - {b}"] = circular_difference(p[a]["angle"], p[b]["angle"], m)
+            frames.append(pd.DataFrame(row))
+    return pd.concat(frames, ignore_index=True)
+
+
+def comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """Per animal and variant (from :func:`neuron_table`): the number of tuned
+    neurons and the SD (rad) of each circular difference over them, with the
+    Levene test of the model - measured spread against the first variant's."""
+    rows = []
+    for animal, of_animal in table.groupby("animal", sort=False):
+        first = None
+        for v, t in of_animal.groupby("variant", sort=False):
+            t = t[t.tuned]
+            row = {"animal": animal, "variant": v, "model": LABELS[v], "tuned neurons": len(t)}
+            row.update({f"SD {k}": float(np.std(t[k])) for k in
+                        ("model - measured", "model - true", "measured - true") if k in t})
+            d = t["model - measured"].values
+            if first is None:
+                first = d
+            elif len(d) > 2 and len(first) > 2:
+                row["Levene p vs first"] = float(st.levene(first, d).pvalue)
             rows.append(row)
     return pd.DataFrame(rows)
