@@ -23,9 +23,11 @@
 # position and behaviour held at their means, and read each neuron's preferred
 # orientation from the predictions with the same method as from the recorded
 # responses. Over well-tuned neurons the two disagreed by a circular standard
-# deviation of 0.32–0.39 rad (18–22°) for the full model, and more without
-# shifter and modulator (0.43–0.47 rad); a model trained on noise, which saw
-# Monet, agreed to within 0.06–0.07 rad.
+# deviation of {glue:text}`sinz_ori_sd_full_lo:.2f`–{glue:text}`sinz_ori_sd_full_hi:.2f` rad
+# for the full model, and more without shifter and modulator
+# ({glue:text}`sinz_ori_sd_core_only_lo:.2f`–{glue:text}`sinz_ori_sd_core_only_hi:.2f` rad);
+# a model trained on noise, which saw Monet, agreed to within
+# {glue:text}`sinz_ori_sd_noise_lo:.2f`–{glue:text}`sinz_ori_sd_noise_hi:.2f` rad.
 #
 # The in-silico V1 adds a third reading: the same probe on the neurons'
 # expected responses, and their true preferred orientation from drifting
@@ -55,6 +57,8 @@ prof, dataset, scans, device = chapter.setup(profile, video_data or vp.video_dat
                                              results_dir, device)
 burn_in = model_configs(profile)[2].burn_in
 reps = replicates(scans, vp.settings(profile))
+chapter.glue_published(*(f"sinz_ori_sd_{m}_{e}" for m in ("full", "core_only", "noise")
+                         for e in ("lo", "hi")))
 display(Markdown(f"Profile **{prof['name']}**; dataset **{dataset}**; animals "
                  f"{', '.join(a for a, _ in reps)}; the models are chapter 4's (they reload)."))
 
@@ -125,8 +129,33 @@ for v in table.variant.unique():
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# The paper's movie-trained full models: 0.32–0.39 rad; without shifter and
-# modulator: 0.43–0.47 rad; noise-trained: 0.06–0.07 rad (three mice each).
+# Why a model reads a neuron's orientation well or badly: the preferred
+# orientation comes from the stimulus-driven part of its predictions, which
+# the simulator knows. The correlation of the model's predictions (eye and
+# behaviour at their means) with the neurons' expected responses at unit gain
+# on the same Monet clips, over tuned neurons, for each model:
+
+# %%
+if "corr. with stimulus-driven truth" in table:
+    uniform = np.pi / np.sqrt(12)  # SD of differences that carry no information
+    rows = []
+    for v in table.variant.unique():
+        t = table[table.variant == v]
+        c = t_interval(t["corr. with stimulus-driven truth"].values)
+        sd = t_interval(t["SD model - measured"].values)
+        chance = sd.known and sd.lo <= uniform <= sd.hi
+        note = f" (that of random guesses, {uniform:.2f} rad, lies inside its interval)"
+        rows.append(f"* **{vp.LABELS[v]}**: correlation with the stimulus-driven truth "
+                    f"{c.span()}; SD of the orientation differences {sd.span()} rad"
+                    + (note if chance else "") + ".")
+    display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# The paper's three mice: movie-trained full models
+# {glue:text}`sinz_ori_sd_full_lo:.2f`–{glue:text}`sinz_ori_sd_full_hi:.2f` rad; without
+# shifter and modulator
+# {glue:text}`sinz_ori_sd_core_only_lo:.2f`–{glue:text}`sinz_ori_sd_core_only_hi:.2f` rad;
+# noise-trained {glue:text}`sinz_ori_sd_noise_lo:.2f`–{glue:text}`sinz_ori_sd_noise_hi:.2f` rad.
 #
 # ## Against the ground truth
 #

@@ -88,6 +88,25 @@ PUBLISHED = {
     "sinz_test_corr_full_noise_hi": Published(
         0.170, "", "single-trial test correlation of the full model, trained and tested on "
         "noise (Monet and Trippy)", SINZ, SINZ_NOTEBOOKS + " (one value read off a figure)"),
+    "sinz_ori_sd_full_lo": Published(
+        0.318, "rad", "SD of the circular difference between the preferred orientations of the "
+        "movie-trained full model and of the measured Monet responses, tuned neurons", SINZ,
+        SINZ_NOTEBOOKS.replace("movie test set", "Monet responses")),
+    "sinz_ori_sd_full_hi": Published(
+        0.392, "rad", "the same SD, highest of the three scans", SINZ,
+        SINZ_NOTEBOOKS.replace("movie test set", "Monet responses")),
+    "sinz_ori_sd_core_only_lo": Published(
+        0.431, "rad", "the same SD for the movie-trained model without shifter and modulator",
+        SINZ, SINZ_NOTEBOOKS.replace("movie test set", "Monet responses")),
+    "sinz_ori_sd_core_only_hi": Published(
+        0.473, "rad", "the same SD for the movie-trained model without shifter and modulator",
+        SINZ, SINZ_NOTEBOOKS.replace("movie test set", "Monet responses")),
+    "sinz_ori_sd_noise_lo": Published(
+        0.061, "rad", "the same SD for the noise-trained full model (in domain)", SINZ,
+        SINZ_NOTEBOOKS.replace("movie test set", "Monet responses")),
+    "sinz_ori_sd_noise_hi": Published(
+        0.070, "rad", "the same SD for the noise-trained full model (in domain)", SINZ,
+        SINZ_NOTEBOOKS.replace("movie test set", "Monet responses")),
     "sensorium2022_cnn_single_trial_corr": Published(
         0.286, "", "single-trial correlation of the 7-scan Sensorium 2022 CNN, test tier of "
         "scan 21067-10-18", SENSORIUM, "starter-kit submission tutorial"),

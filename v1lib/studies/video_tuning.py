@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as st
 
+from ..metrics import corr
 from .static import replicates
 from .video import model_configs
 from .video_prediction import LABELS, fit_variant, settings
@@ -80,8 +81,11 @@ def probe(fit, ds: xr.Dataset, m: int, burn_in: int) -> dict[str, dict]:
     out = {"model": tuning(pred, uniq.motion_direction.values, m, fps, burn_in),
            "measured": tuning(mon.responses.values, mon.motion_direction.values, m, fps, burn_in)}
     if "gt_stimulus_rate" in uniq:
-        out["true"] = tuning(uniq.gt_stimulus_rate.values, uniq.motion_direction.values, m, fps,
-                             burn_in)
+        truth = uniq.gt_stimulus_rate.values
+        out["true"] = tuning(truth, uniq.motion_direction.values, m, fps, burn_in)
+        # how much of the stimulus-driven response the model captures, per neuron
+        flat = lambda a: a[:, burn_in:].reshape(-1, a.shape[-1])
+        out["model"]["stimulus_corr"] = corr(flat(truth), flat(pred))
     return out
 
 
@@ -104,6 +108,8 @@ def neuron_table(scans, profile: str, variants=("full", "core_only", "full_noise
             row = {"animal": animal, "variant": v, "neuron": np.arange(len(p["model"]["angle"])),
                    "tuned": tuned(p["measured"], m)}
             row.update({f"angle {k}": t["angle"] for k, t in p.items()})
+            if "stimulus_corr" in p["model"]:
+                row["stimulus corr"] = p["model"]["stimulus_corr"]
             for a, b in (("model", "measured"), ("model", "true"), ("measured", "true")):
                 if a in p and b in p:
                     row[f"{a} - {b}"] = circular_difference(p[a]["angle"], p[b]["angle"], m)
@@ -123,6 +129,8 @@ def comparison(table: pd.DataFrame) -> pd.DataFrame:
             row = {"animal": animal, "variant": v, "model": LABELS[v], "tuned neurons": len(t)}
             row.update({f"SD {k}": float(np.std(t[k])) for k in
                         ("model - measured", "model - true", "measured - true") if k in t})
+            if "stimulus corr" in t:
+                row["corr. with stimulus-driven truth"] = float(np.nanmean(t["stimulus corr"]))
             d = t["model - measured"].values
             if first is None:
                 first = d
