@@ -119,3 +119,15 @@ def test_a_profile_naming_an_unknown_variant_is_refused(monkeypatch):
     monkeypatch.setattr(vp.profiles, "resolve", lambda name: name)
     with pytest.raises(ValueError, match="unknown video model variant.*fulll"):
         vp.settings("smoke")
+
+
+def test_a_window_no_longer_than_the_burn_in_is_refused(monkeypatch):
+    from v1lib.studies import video
+
+    section = {"train": {"window": 10}, "burn_in": 10}
+    monkeypatch.setattr(video.profiles, "settings", lambda name, s: section)
+    monkeypatch.setattr(video.profiles, "resolve", lambda name: name)
+    with pytest.raises(ValueError, match="window of 10 frames leaves nothing after the burn-in"):
+        video.model_configs("smoke")
+    section["train"]["window"] = 11
+    assert video.model_configs("smoke")[1].window == 11

@@ -38,4 +38,8 @@ def model_configs(profile: str, model: str = "recurrent", shifter: bool = True,
     burn_in = s.get("burn_in", 15)
     if not isinstance(burn_in, int) or burn_in < 0:
         raise ValueError(f"{source}: 'burn_in' must be a whole number of frames, got {burn_in!r}")
-    return cfg, TrainConfig.from_dict(s.get("train", {}), source=source), Poisson(burn_in=burn_in)
+    train = TrainConfig.from_dict(s.get("train", {}), source=source)
+    if train.window is not None and train.window <= burn_in:
+        raise ValueError(f"{source}: a training window of {train.window} frames leaves nothing "
+                         f"after the burn-in of {burn_in} frames; make 'window' longer")
+    return cfg, train, Poisson(burn_in=burn_in)
