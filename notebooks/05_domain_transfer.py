@@ -106,32 +106,11 @@ axes[0].legend(fontsize=8);
 # movies against the movie core's movie readout.
 
 # %%
-f = scores.single_trial_corr
-lines = []
-for d in scores.domain.values:
-    diff = t_interval((f.sel(core="movies", readout="both", domain=d)
-                       - f.sel(core=d, readout=d, domain=d)).values)
-    lines.append(f"* tested on {d}: movie core + 'both' readout minus the dedicated model: "
-                 f"{diff.span(signed=True)}")
-best_noise = f.sel(core="noise", domain="movies").max("readout")
-diff = t_interval((best_noise - f.sel(core="movies", readout="movies", domain="movies")).values)
-lines.append(f"* tested on movies: the noise core's best readout minus the movie model: "
-             f"{diff.span(signed=True)}")
-gap = t_interval((best_noise - f.sel(core="movies", readout="movies", domain="movies")).values)
-if gap.excludes(0) and gap.mean > 0:
-    lines.append("\nThe converse of the paper's result holds here: the core trained on noise serves "
-                 "the movies better than the core trained on them. The asymmetry does not emerge "
-                 "from the simulated mechanisms at this scale; the table of unit types below shows "
-                 "where the noise core stands.")
-elif gap.excludes(0):
-    lines.append("\nAs in the paper, the core trained on noise falls short on movies whatever its "
-                 "readout.")
-else:
-    lines.append("\nThe noise core and the movie core cannot be told apart on movies at this "
-                 "number of animals: the paper's asymmetry is not confirmed here.")
-display(Markdown("\n".join(lines)))
+display(Markdown(dt.claims_text(scores)))
 
 # %%
+f = scores.single_trial_corr
+best_noise = dt.best_noise_readout(scores)
 pairs = [(f.sel(core=d, readout=d, domain=d), f.sel(core="movies", readout="both", domain=d),
           f"tested on {d}", "dedicated model", "movie core,\nboth readout")
          for d in scores.domain.values]

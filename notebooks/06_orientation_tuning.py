@@ -165,20 +165,16 @@ if "corr. with stimulus-driven truth" in table:
 # is used to judge a model.
 
 # %%
-gt = scans[animal]
-oriented = np.isfinite(gt.gt_orientation.values) & (gt.gt_osi.values > 0.3)
-true_axis = np.deg2rad((gt.gt_orientation.values + 90) % 180)
+oriented, err = vt.truth_errors(p, scans[animal])
+true_deg = (scans[animal].gt_orientation.values[oriented] + 90) % 180
 fig, ax = plt.subplots(figsize=(4.2, 4))
-ax.scatter(np.rad2deg(true_axis[oriented]), deg(p["true"]["angle"][oriented]), s=8, alpha=0.6)
+ax.scatter(true_deg, deg(p["true"]["angle"][oriented]), s=8, alpha=0.6)
 ax.plot([0, 180], [0, 180], "k:", lw=0.8)
 ax.set(xlabel="true preferred axis of motion, gratings (deg)",
        ylabel="probe on the expected responses (deg)", xlim=(0, 180), ylim=(0, 180),
        title="the probe on the ground truth")
-err = np.rad2deg(vt.circular_difference(p["true"]["angle"], true_axis, 2))[oriented]
-model_err = np.rad2deg(vt.circular_difference(p["model"]["angle"], true_axis, 2))[oriented]
-meas_err = np.rad2deg(vt.circular_difference(p["measured"]["angle"], true_axis, 2))[oriented]
 display(Markdown(
     f"Over the {oriented.sum()} orientation-selective neurons of {animal} (grating OSI above 0.3), "
-    f"the circular SD of the probe's error: on the expected responses {np.std(err):.1f}°, on the "
-    f"model's predictions {np.std(model_err):.1f}°, on the recorded responses "
-    f"{np.std(meas_err):.1f}°."))
+    f"the circular SD of the probe's error: on the expected responses {np.std(err['true']):.1f}°, "
+    f"on the model's predictions {np.std(err['model']):.1f}°, on the recorded responses "
+    f"{np.std(err['measured']):.1f}°."))

@@ -89,6 +89,17 @@ def probe(fit, ds: xr.Dataset, m: int, burn_in: int) -> dict[str, dict]:
     return out
 
 
+def truth_errors(p: dict, ds: xr.Dataset, min_osi: float = 0.3) -> tuple[np.ndarray, dict]:
+    """The orientation-selective neurons of a simulated scan (grating OSI above
+    ``min_osi``) and, over them, the orientation probe's error (deg) against
+    their true preferred axis of motion (the stripes' orthogonal) for each
+    reading of :func:`probe`."""
+    oriented = np.isfinite(ds.gt_orientation.values) & (ds.gt_osi.values > min_osi)
+    axis = np.deg2rad((ds.gt_orientation.values + 90) % 180)
+    return oriented, {k: np.rad2deg(circular_difference(t["angle"], axis, 2))[oriented]
+                      for k, t in p.items()}
+
+
 def tuned(t: dict, m: int) -> np.ndarray:
     """The neurons whose measured tuning passes the paper's thresholds."""
     return (t["selectivity"] > TUNED[m]["selectivity"]) & (t["r2"] > TUNED[m]["r2"])
