@@ -68,6 +68,12 @@ display(Markdown(f"Profile **{prof['name']}**; dataset **{dataset}**; {len(scans
 # %% [markdown]
 # ## The paper's table on our data
 #
+# Each readout comes with its own shifter and modulator and is trained on the
+# frozen core, which blocks the gradients from the core as the paper's stop
+# gradient did. The core's features are computed once on whole clips and cut
+# into the training windows, so a readout learns from the core's state after
+# everything the clip showed so far, as at test time.
+#
 # Single-trial test correlation, mean and 95 % t-interval over animals, for
 # every core (column) and readout (row), on each test domain:
 

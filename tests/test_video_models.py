@@ -131,6 +131,23 @@ def test_temporal_cores_are_causal(which):
     assert (y_now[:, :, t] - y[:, :, t]).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("input_kernel", [3, 1])
+def test_recurrent_core_is_the_gru_stepped_over_the_frame_features(input_kernel):
+    """The core convolves the GRU's input for all frames at once; that is the
+    cell stepped frame by frame from the learned initial state."""
+    torch.manual_seed(0)
+    core = RecurrentCore(dataclasses.replace(SMALL_REC, rec_input_kernel=input_kernel)).eval()
+    with torch.no_grad():
+        core.initial_state.normal_()
+        x = torch.randn(2, 1, 5, 10, 12)
+        y = core(x)
+        h = core.initial_state.expand(2, -1, 10, 12)
+        for t in range(5):
+            h = core.gru(core.frame(x[:, :, t]), h)
+            torch.testing.assert_close(y[:, :, t], h, rtol=1e-5, atol=1e-6)
+    assert core.gru.input.kernel_size == (input_kernel, input_kernel)
+
+
 def test_linear3d_core_remembers_time_kernel_frames():
     """A frame reaches the outputs of itself and the next time_kernel - 1 frames only."""
     core = _cores()[1].eval()
@@ -146,7 +163,7 @@ def test_linear3d_core_remembers_time_kernel_frames():
 def test_recurrent_core_rejects_even_kernels():
     """An even hidden or recurrent kernel has no centre pixel: its 'same'
     padding would grow the map by one pixel per layer."""
-    for option in ("hidden_kernel", "rec_kernel"):
+    for option in ("hidden_kernel", "rec_kernel", "rec_input_kernel"):
         with pytest.raises(ValueError, match=option):
             RecurrentCore(dataclasses.replace(SMALL_REC, **{option: 4}))
 
@@ -357,6 +374,29 @@ def test_windows_of_whole_samples_and_of_static_tensors():
         static.windows(idx, 10, torch.Generator())
 
 
+def test_windows_cut_a_frozen_cores_features_where_they_cut_the_stimulus():
+    d = _timed_tensors()
+    feats = d.inputs["stimulus"].expand(-1, 2, -1, -1, -1) + 0.5  # (S, C, T, h, w)
+    idx = torch.tensor([3, 0, 3])
+    inputs, _ = d.windows(idx, 10, torch.Generator().manual_seed(1), features=feats)
+    assert torch.equal(inputs["features"], inputs["stimulus"].expand(-1, 2, -1, -1, -1) + 0.5)
+    whole, _ = d.windows(idx, 80, torch.Generator(), features=feats)
+    assert torch.equal(whole["features"], feats[idx])
+
+
+def test_subset_keeps_the_samples_of_some_tiers_renumbered():
+    d = dataclasses.replace(_timed_tensors(), tiers={"train": torch.tensor([5, 1]),
+                                                     "validation": torch.tensor([3]),
+                                                     "test": torch.tensor([0, 2, 4])})
+    sub = d.subset(("train", "validation"))
+    assert sub.n_samples == 3 and sub.time_axes == d.time_axes
+    for tier in ("train", "validation"):
+        for role in d.inputs:
+            assert torch.equal(sub.inputs[role][sub.tiers[tier]], d.inputs[role][d.tiers[tier]])
+        assert torch.equal(sub.targets[sub.tiers[tier]], d.targets[d.tiers[tier]])
+    assert "test" not in sub.tiers
+
+
 def test_time_axes_of_the_video_schema(video_scans, video_tensors, tiny_scans):
     name, ds = next(iter(video_scans.items()))
     axes = {"targets": 1, "stimulus": 2, "eye": 1, "behavior": 1}
@@ -480,6 +520,33 @@ def test_interrupted_video_run_resumes_to_the_same_result(video_tensors, tmp_pat
     np.testing.assert_allclose(hr.val_score, hf.val_score, rtol=1e-6)
     for k, v in _state(full).items():
         torch.testing.assert_close(resumed.state_dict()[k], v)
+
+
+def test_a_frozen_temporal_core_runs_once_over_the_training_and_validation_clips(
+        video_tensors, monkeypatch):
+    """Its features are computed on whole clips before the first epoch (the
+    state a clip's test prediction sees too) and cut into the training windows;
+    where they would not fit in memory, the core runs at every step instead."""
+    import v1lib.train as train
+
+    source, _ = _fit(video_tensors, max_epochs=1)
+    n_fit = sum(len(d.tiers["train"]) + len(d.tiers["validation"]) for d in video_tensors.values())
+    frames, enough = {}, train.FEATURE_MEMORY
+    for memory in (enough, 0):
+        monkeypatch.setattr(train, "FEATURE_MEMORY", memory)
+        m = build_model(video_tensors, _recurrent_config(), 1)
+        m.core.load_state_dict(source.core.state_dict())
+        calls = []
+        m.core.register_forward_hook(lambda mod, inp, out, calls=calls: calls.append(len(inp[0])))
+        cfg = dataclasses.replace(TRAIN, max_epochs=2, patience=5, freeze_core=True)
+        h = fit(m, video_tensors, cfg, 1, show_progress=False, objective=BURN_IN)
+        assert np.isfinite(h.val_score).all()
+        for k, v in source.core.state_dict().items():
+            assert torch.equal(m.core.state_dict()[k], v), k
+        frames[memory] = sum(calls)
+    assert frames[enough] == n_fit
+    assert frames[0] == 2 * (TRAIN.steps_per_epoch * TRAIN.batch_size  # every step's windows
+                             + n_fit - sum(len(d.tiers["train"]) for d in video_tensors.values()))
 
 
 def test_ln_model_trains(video_tensors):

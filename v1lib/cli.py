@@ -1,6 +1,6 @@
 """Command line: ``python -m v1lib <command>``.
 
-  simulate static|video --seed N [--config FILE] --out FILE.nc
+  simulate static|video|freely-moving --seed N [--config FILE] --out FILE.nc
   book [--profile P] [--only CHAPTER ...] [--force] [--no-html]
   data NAME                       (make or fetch a dataset of the manifest)
   fit --data NAME_OR_FILE --model gaussian|factorized|point|recurrent|ln [--shifter] [--modulator]
@@ -42,12 +42,15 @@ def _read_config(path) -> dict:
 def _simulate(args) -> int:
     from .cache import netcdf_attrs, provenance
     from .data.netcdf import save_scans
-    from .sim import static, video
+    from .sim import freely_moving, static, video
 
     out = checks.output_file(args.out)
     config = _read_config(args.config) if args.config else {}
-    config_class, simulate = {"static": (static.StaticConfig, static.simulate_static),
-                              "video": (video.VideoConfig, video.simulate_video)}[args.kind]
+    config_class, simulate = {
+        "static": (static.StaticConfig, static.simulate_static),
+        "video": (video.VideoConfig, video.simulate_video),
+        "freely-moving": (freely_moving.FreelyMovingConfig, freely_moving.simulate_freely_moving),
+    }[args.kind]
     cfg = config_class.from_dict(config, source=str(args.config or "defaults"))
     scans = simulate(cfg, args.seed, show_progress=not args.quiet)
     prov = provenance(config=cfg, seed=args.seed)
@@ -189,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate a dataset of the in-silico V1")
-    sim.add_argument("kind", choices=["static", "video"])
+    sim.add_argument("kind", choices=["static", "video", "freely-moving"])
     sim.add_argument("--seed", type=checks.seed, required=True, help=SEED_HELP)
     sim.add_argument("--config", help="YAML file of simulator options (defaults otherwise)")
     sim.add_argument("--out", required=True, help="output NetCDF file")

@@ -9,7 +9,8 @@ checksum, and read by the loader. A file whose checksum is not recorded yet
 to download it and ``load(path)`` it instead. Both kinds are made under a lock
 (:mod:`v1lib.locking`): processes that need a dataset at once make it once. A
 path is read by the reader of its format (:data:`READERS`): NetCDF files of any
-declared schema, and the folders and zips of the Sensorium file-tree layout.
+declared schema, the folders and zips of the Sensorium file-tree layout, and the
+release of Xu et al. 2023 (freely moving sessions).
 The manifest's ``photographs`` record the source and licence of the photographs
 that simulated entries crop their natural images from (:func:`photograph_sources`).
 """
@@ -27,6 +28,7 @@ from .cache import config_hash, netcdf_attrs, provenance
 from .data.netcdf import load_scans, save_scans
 from .data.sensorium import load_sensorium
 from .data.sensorium2023 import is_sensorium2023, load_sensorium2023
+from .data.xu2023 import is_xu2023, load_xu2023
 from .locking import locked
 
 SIMULATED_KEYS = {"kind", "description", "generator", "config", "seed"}
@@ -52,7 +54,7 @@ class UnknownDatasetError(ManifestError, KeyError):
 def _generators():
     """Each generator: (config dict, seed) -> (typed config, scan names, simulate
     one scan, simulator version)."""
-    from .sim import static, video
+    from .sim import freely_moving, static, video
 
     def generator(module, config_class):
         def make(config: dict, seed: int):
@@ -63,7 +65,8 @@ def _generators():
         return make
 
     return {"static": generator(static, static.StaticConfig),
-            "video": generator(video, video.VideoConfig)}
+            "video": generator(video, video.VideoConfig),
+            "freely_moving": generator(freely_moving, freely_moving.FreelyMovingConfig)}
 
 
 def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> None:
@@ -93,11 +96,13 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
 
 # loader name (in the manifest) -> reader of one file, folder or zip -> {scan: Dataset}
 LOADERS = {"netcdf": load_scans, "sensorium2022": load_sensorium,
-           "sensorium2023": load_sensorium2023}
+           "sensorium2023": load_sensorium2023, "xu2023": load_xu2023}
 # how a path given by the user is read: (does this reader take it?, reader); the first that
-# takes it reads it (a file tree with data/videos is Sensorium 2023 video data)
+# takes it reads it (a file tree with data/videos is Sensorium 2023 video data; one with
+# {train,test}_nsp_seg_<i>.npy files the Xu et al. 2023 release)
 READERS = (
     (lambda p: (p.is_dir() or p.suffix == ".zip") and is_sensorium2023(p), load_sensorium2023),
+    (lambda p: (p.is_dir() or p.suffix == ".zip") and is_xu2023(p), load_xu2023),
     (lambda p: p.is_dir() or p.suffix == ".zip", load_sensorium),
     (lambda p: p.suffix in (".nc", ".h5", ".netcdf") or p.is_file(), load_scans),
 )
@@ -233,7 +238,9 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
 
     A path is a NetCDF file, or one Sensorium scan (its folder or ``.zip``): 2023 video data
     (with ``data/videos``, :func:`v1lib.data.sensorium2023.load_sensorium2023`), else 2022
-    static data (:func:`v1lib.data.sensorium.load_sensorium`).
+    static data (:func:`v1lib.data.sensorium.load_sensorium`); or the Xu et al. 2023 release
+    (folder or ``.zip`` with ``{train,test}_nsp_seg_<i>.npy`` files,
+    :func:`v1lib.data.xu2023.load_xu2023`).
     """
     p = Path(str(name_or_path)).expanduser()
     for takes, read in READERS:

@@ -37,7 +37,7 @@ from .train import TrainConfig, fit
 # Bump when a change of the model or training code changes the trained weights
 # for a given config and seed, or the layout of a saved model: cached models are
 # keyed by it.
-TRAINING_VERSION = 7
+TRAINING_VERSION = 8
 
 
 @dataclass

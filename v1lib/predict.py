@@ -51,8 +51,9 @@ def core_features(model, tensors: dict[str, ScanTensors],
     for scan, d in tensors.items():
         x = d.inputs["stimulus"]
         parts = []
-        for s in range(0, d.n_samples, batch_size):
+        step = samples_per_batch(d, batch_size)
+        for s in range(0, d.n_samples, step):
             with autocast(d.device):
-                parts.append(model.core(x[s:s + batch_size]).float())
+                parts.append(model.core(x[s:s + step]).float())
         out[scan] = torch.cat(parts)
     return out

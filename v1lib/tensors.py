@@ -41,15 +41,19 @@ class ScanTensors:
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         return {role: x[idx] for role, x in self.inputs.items()}
 
-    def windows(self, idx: torch.Tensor, length: int, gen: torch.Generator
+    def windows(self, idx: torch.Tensor, length: int, gen: torch.Generator,
+                features: torch.Tensor | None = None
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Inputs and targets of samples ``idx``, each cut to a window of ``length``
-        time steps that starts at a random step (drawn from ``gen``)."""
+        time steps that starts at a random step (drawn from ``gen``). ``features``:
+        a frozen core's output for every sample (S, C, T, h, w), cut to the same
+        windows and returned as the input ``features``."""
         if not self.time_axes:
             raise ValueError("these samples have no time axis to cut windows from")
         steps = self.targets.shape[self.time_axes["targets"]]
+        extra = {} if features is None else {"features": features}
         if length >= steps:
-            return self.batch(idx), self.targets[idx]
+            return {**self.batch(idx), **{k: x[idx] for k, x in extra.items()}}, self.targets[idx]
         starts = torch.randint(0, steps - length + 1, (len(idx),), generator=gen).tolist()
         rows = idx.tolist()
 
@@ -58,7 +62,17 @@ class ScanTensors:
 
         inputs = {r: cut(x, self.time_axes[r]) if r in self.time_axes else x[idx]
                   for r, x in self.inputs.items()}
+        inputs.update({k: cut(x, 2) for k, x in extra.items()})
         return inputs, cut(self.targets, self.time_axes["targets"])
+
+    def subset(self, tiers) -> ScanTensors:
+        """The samples of ``tiers`` only, renumbered (the same tensors' rows)."""
+        keep = torch.cat([self.tiers[t] for t in tiers if t in self.tiers]).unique(sorted=True)
+        pos = torch.full((self.n_samples,), -1, dtype=torch.long, device=keep.device)
+        pos[keep] = torch.arange(len(keep), device=keep.device)
+        return ScanTensors(inputs={r: x[keep] for r, x in self.inputs.items()},
+                           targets=self.targets[keep], info=self.info, time_axes=self.time_axes,
+                           tiers={t: pos[self.tiers[t]] for t in tiers if t in self.tiers})
 
     @property
     def device(self) -> torch.device:

@@ -90,6 +90,20 @@ def validation_score(model, tensors: dict[str, ScanTensors], objective=Poisson()
     return objective.score(preds, {s: d.targets[d.tiers["validation"]] for s, d in tensors.items()})
 
 
+# the most memory a frozen core's precomputed features of recordings in time may take
+FEATURE_MEMORY = 2**32
+
+
+def feature_bytes(model, tensors: dict[str, ScanTensors]) -> int:
+    """Bytes of a temporal core's float32 output for every sample of ``tensors``."""
+    total = 0
+    for d in tensors.values():
+        x = d.inputs["stimulus"]
+        h, w = model.core.output_shape(*x.shape[-2:])
+        total += 4 * len(x) * model.core.out_channels * x.shape[2] * h * w
+    return total
+
+
 def _trainable(model, freeze_core: bool):
     if not freeze_core:
         return list(model.parameters())
@@ -138,10 +152,14 @@ def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> flo
         opt.zero_grad(set_to_none=True)
         for s, d in tensors.items():
             i = _batch(order[s], step, c.batch_size, n_train[s])
-            inputs, target = d.windows(i, c.window, gen) if c.window else (d.batch(i), d.targets[i])
+            f = None if features is None else features[s]
+            if c.window:
+                inputs, target = d.windows(i, c.window, gen, features=f)
+            else:
+                inputs, target = d.batch(i), d.targets[i]
+                inputs.update({} if f is None else {"features": f[i]})
             with autocast(d.device):
-                pred = model(s, **inputs,
-                             **({"features": features[s][i]} if features is not None else {}))
+                pred = model(s, **inputs)
             loss = (objective.loss(pred, target, d.n_samples)
                     + model.regularizer(s, core=not c.freeze_core))
             loss.backward()
@@ -205,11 +223,17 @@ def _fit(model, tensors, config: TrainConfig, seed: int, checkpoint, show_progre
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(_trainable(model, c.freeze_core), lr=c.lr)
     state = _start(model, opt, gen, checkpoint)
-    # a frozen core computes the same features every epoch: compute them once (not for
-    # recordings in time, whose features would not fit in memory: the core runs every
-    # step, without gradients)
-    once = c.freeze_core and not getattr(model, "temporal", False)
-    features = core_features(model, tensors) if once else None
+    # a frozen core computes the same features every epoch: compute them once, for
+    # recordings in time on the training and validation samples only, where they fit
+    # in memory (else the core runs every step, without gradients)
+    features = None
+    if c.freeze_core and getattr(model, "temporal", False):
+        fitting = {s: d.subset(("train", "validation")) for s, d in tensors.items()}
+        if feature_bytes(model, fitting) <= FEATURE_MEMORY:
+            tensors = fitting
+            features = core_features(model, tensors)
+    elif c.freeze_core:
+        features = core_features(model, tensors)
     bar = progress(total=c.max_epochs, initial=state["epoch"], desc="training", unit="epoch",
                    disable=not show_progress)
     while not state["done"] and state["epoch"] < c.max_epochs:

@@ -17,6 +17,7 @@ within it, with the format's own error class.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import os
 import re
@@ -85,6 +86,19 @@ class FileTree:
         head = rel.rstrip("/") + "/"
         return [m[len(head):] for m in self._members
                 if m.startswith(head) and "/" not in m[len(head):]]
+
+    def files(self, pattern: str = "*", depth: int = 0) -> list[str]:
+        """The ``rel`` paths of the files whose name matches ``pattern`` (fnmatch), at
+        most ``depth`` folders down; macOS metadata (``__MACOSX/``, ``._*``) left out."""
+        if self._zip is None:
+            found = (p for d in range(depth + 1)
+                     for p in self.path.glob("/".join(["*"] * d + [pattern])))
+            rels = [p.relative_to(self.path).as_posix() for p in found if p.is_file()]
+        else:
+            rels = [m for m in self._members if m.count("/") <= depth
+                    and fnmatch.fnmatchcase(m.rsplit("/", 1)[-1], pattern)]
+        return sorted(r for r in rels if not r.startswith("__MACOSX/")
+                      and not r.rsplit("/", 1)[-1].startswith("._"))
 
     def exists(self, rel: str) -> bool:
         return (self.path / rel).is_file() if self._zip is None else rel in self._members

@@ -50,7 +50,7 @@ class Schema:
     coords: dict  # name -> dims
     labels: dict  # coordinate -> the values it must hold, in order
     tiers: frozenset
-    repeat_key: str  # samples that share it repeat one stimulus
+    repeat_key: str | None  # samples that share it repeat one stimulus (None: no repeats)
     inputs: tuple  # of Input
     categories: dict = field(default_factory=dict)  # coordinate -> the values it may take
     time_dim: str | None = None  # the dimension of time within a sample (a recurrent model's)

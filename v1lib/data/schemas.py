@@ -5,10 +5,11 @@ from __future__ import annotations
 import xarray as xr
 
 from .schema import Schema, SchemaError
+from .session import SESSION
 from .static import STATIC
 from .video import VIDEO
 
-SCHEMAS = {"static": STATIC, "video": VIDEO}  # name -> Schema
+SCHEMAS = {"static": STATIC, "video": VIDEO, "session": SESSION}  # name -> Schema
 # what files written before schemas had names say in their 'schema' attribute
 _ALIASES = {"v1lib static": "static"}
 

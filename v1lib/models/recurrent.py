@@ -35,7 +35,8 @@ class RecurrentConfig:
     skip: int = 2  # a hidden layer reads the outputs of the previous `skip` layers
     stride: int = 1  # of the first convolution (2 quarters the cost of everything after it)
     rec_channels: int = 36
-    rec_kernel: int = 3
+    rec_kernel: int = 3  # of the GRU's state convolutions
+    rec_input_kernel: int = 3  # of the GRU's input convolution (1: a per-pixel mixing of the features)
     bn_momentum: float = 0.1
     gamma_input: float = 50.0  # Laplace penalty on the first layer's filters
     gamma_hidden: float = 0.1  # group sparsity of the hidden layers
@@ -104,13 +105,14 @@ class ConvGRUCell(nn.Module):
     z, r = sigmoid(W_z x + U_z h), sigmoid(W_r x + U_r h); every W and U a
     ``kernel`` convolution, biases on the input side."""
 
-    def __init__(self, c_in: int, c_hidden: int, kernel: int = 3):
+    def __init__(self, c_in: int, c_hidden: int, kernel: int = 3, input_kernel: int = 3):
         super().__init__()
-        if kernel % 2 == 0:  # 'same' padding needs a centre pixel
-            raise ValueError(f"core option 'rec_kernel' must be odd (got {kernel})")
+        for name, k in (("rec_kernel", kernel), ("rec_input_kernel", input_kernel)):
+            if k % 2 == 0:  # 'same' padding needs a centre pixel
+                raise ValueError(f"core option '{name}' must be odd (got {k})")
         pad = kernel // 2
         self.c_hidden = c_hidden
-        self.input = nn.Conv2d(c_in, 3 * c_hidden, kernel, padding=pad)
+        self.input = nn.Conv2d(c_in, 3 * c_hidden, input_kernel, padding=input_kernel // 2)
         self.gates = nn.Conv2d(c_hidden, 2 * c_hidden, kernel, padding=pad, bias=False)
         self.candidate = nn.Conv2d(c_hidden, c_hidden, kernel, padding=pad, bias=False)
         for m in (self.input, self.gates, self.candidate):
@@ -118,7 +120,13 @@ class ConvGRUCell(nn.Module):
         nn.init.zeros_(self.input.bias)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        xz, xr, xc = self.input(x).chunk(3, dim=1)
+        """One step from the input ``x`` (B, c_in, h, w)."""
+        return self.step(self.input(x), h)
+
+    def step(self, wx: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One step from the input's convolution ``wx = self.input(x)``, which does
+        not depend on the state: a sequence computes it for all frames at once."""
+        xz, xr, xc = wx.chunk(3, dim=1)
         hz, hr = self.gates(h).chunk(2, dim=1)
         z, r = torch.sigmoid(xz + hz), torch.sigmoid(xr + hr)
         return (1 - z) * h + z * torch.tanh(xc + self.candidate(r * h))
@@ -131,7 +139,8 @@ class RecurrentCore(nn.Module):
         super().__init__()
         self.config = config
         self.frame = FrameCore(config)
-        self.gru = ConvGRUCell(self.frame.out_channels, config.rec_channels, config.rec_kernel)
+        self.gru = ConvGRUCell(self.frame.out_channels, config.rec_channels, config.rec_kernel,
+                               config.rec_input_kernel)
         self.initial_state = nn.Parameter(torch.zeros(1, config.rec_channels, 1, 1))
 
     @property
@@ -144,12 +153,12 @@ class RecurrentCore(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> (B, rec_channels, T, h, w)."""
         B, C, T = x.shape[:3]
-        f = self.frame(x.transpose(1, 2).reshape(B * T, C, *x.shape[-2:]))
-        f = f.view(B, T, *f.shape[1:])
-        h = self.initial_state.expand(B, -1, *f.shape[-2:])
+        wx = self.gru.input(self.frame(x.transpose(1, 2).reshape(B * T, C, *x.shape[-2:])))
+        wx = wx.view(B, T, *wx.shape[1:])
+        h = self.initial_state.expand(B, -1, *wx.shape[-2:])
         states = []
-        for frame in f.unbind(1):  # one backward for all steps (indexing f[:, t] makes one each)
-            h = self.gru(frame, h)
+        for frame in wx.unbind(1):  # one backward for all steps (indexing f[:, t] makes one each)
+            h = self.gru.step(frame, h)
             states.append(h)
         return torch.stack(states, dim=2)
 

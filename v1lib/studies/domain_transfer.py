@@ -7,7 +7,10 @@ The cores are chapter 4's full models (recurrent core, shifter, modulator)
 trained on movies and on noise. Sinz et al. trained the extra readouts beside
 the core, with gradients stopped at the core's output; here they are trained
 after it, on the finished core (frozen, with its batch-norm statistics), which
-blocks the same gradients. Each readout has its own shifter and modulator, as
+blocks the same gradients. The frozen core's features are computed once on whole
+clips and cut into the training windows (:func:`v1lib.train.fit`), so a readout
+reads the core's state after the whole clip so far, as it does at test time.
+Each readout has its own shifter and modulator, as
 in the paper. Replicates are animals, with the seeds of chapter 4.
 """
 
