@@ -539,8 +539,14 @@ def test_a_frozen_temporal_core_runs_once_over_the_training_and_validation_clips
         calls = []
         m.core.register_forward_hook(lambda mod, inp, out, calls=calls: calls.append(len(inp[0])))
         cfg = dataclasses.replace(TRAIN, max_epochs=2, patience=5, freeze_core=True)
+        scales = []
+        monkeypatch.setattr(Poisson, "loss", lambda self, p, t, n, loss=Poisson.loss, scales=scales:
+                            scales.append(n) or loss(self, p, t, n))
         h = fit(m, video_tensors, cfg, 1, show_progress=False, objective=BURN_IN)
+        monkeypatch.undo()
         assert np.isfinite(h.val_score).all()
+        # the loss keeps the scale of the whole scan (its number of samples)
+        assert set(scales) == {d.n_samples for d in video_tensors.values()}
         for k, v in source.core.state_dict().items():
             assert torch.equal(m.core.state_dict()[k], v), k
         frames[memory] = sum(calls)

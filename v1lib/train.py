@@ -136,7 +136,7 @@ def _save(checkpoint: Path, model, opt, gen, state: dict) -> None:
                     "state": state}, checkpoint)
 
 
-def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> float:
+def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features, n_samples) -> float:
     """One epoch: ``steps_per_epoch`` optimiser steps, by default as many as the
     largest scan needs for one pass (a scan that runs out of samples starts a
     new random order); returns the mean loss per step."""
@@ -160,7 +160,7 @@ def _epoch(model, tensors, opt, gen, c: TrainConfig, objective, features) -> flo
                 inputs.update({} if f is None else {"features": f[i]})
             with autocast(d.device):
                 pred = model(s, **inputs)
-            loss = (objective.loss(pred, target, d.n_samples)
+            loss = (objective.loss(pred, target, n_samples[s])
                     + model.regularizer(s, core=not c.freeze_core))
             loss.backward()
             total += float(loss.detach())
@@ -227,6 +227,7 @@ def _fit(model, tensors, config: TrainConfig, seed: int, checkpoint, show_progre
     # recordings in time on the training and validation samples only, where they fit
     # in memory (else the core runs every step, without gradients)
     features = None
+    n_samples = {s: d.n_samples for s, d in tensors.items()}  # the loss's scale, whatever is kept
     if c.freeze_core and getattr(model, "temporal", False):
         fitting = {s: d.subset(("train", "validation")) for s, d in tensors.items()}
         if feature_bytes(model, fitting) <= FEATURE_MEMORY:
@@ -238,7 +239,7 @@ def _fit(model, tensors, config: TrainConfig, seed: int, checkpoint, show_progre
                    disable=not show_progress)
     while not state["done"] and state["epoch"] < c.max_epochs:
         t0 = time.perf_counter()
-        loss = _epoch(model, tensors, opt, gen, c, objective, features)
+        loss = _epoch(model, tensors, opt, gen, c, objective, features, n_samples)
         score = validation_score(model, tensors, objective, features)
         lr = opt.param_groups[0]["lr"]
         state["seconds"] += time.perf_counter() - t0
