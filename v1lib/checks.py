@@ -32,6 +32,17 @@ def seed(text: str) -> int:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def device(text: str) -> str:
     """A device name (auto, cpu, cuda, cuda:N, mps); whether the machine has it
     is checked by :func:`v1lib.profiles.device`."""

@@ -5,6 +5,8 @@
   data NAME                       (make or fetch a dataset of the manifest)
   fit --data NAME_OR_FILE --model gaussian|factorized|point|recurrent|ln [--shifter] [--modulator]
       [--no-grid] --profile P --seed N --out DIR [--restart] [--device D] [--tier T]
+  fit --data NAME_OR_FILE --model multimodal [--session S] [--features F] [--frames K]
+      [--shifter] ...                 (freely moving mice: one session per model)
 
 Every input is checked before any work starts. Errors print one line naming the
 option, file or variable: exit code 1 for bad input, 2 for a bad command line,
@@ -22,6 +24,8 @@ import yaml
 from . import checks
 from .checks import InputError
 
+# the multimodal model's behaviour feature sets (v1lib.models.multimodal.FEATURE_SETS)
+FEATURE_SETS = ("orig", "velo", "all", "orig_prod", "velo_prod", "all_prod", "S")
 SEED_HELP = "a whole number from 0 to 2**32 - 1"
 
 
@@ -92,21 +96,39 @@ def _data(args) -> int:
 
 STATIC_MODELS = ("gaussian", "factorized", "point")  # --model: the readout of a still-image model
 VIDEO_MODELS = ("recurrent", "ln")  # --model: the core of a video model
+SESSION_MODELS = ("multimodal",)  # --model: a model of a freely moving session (Xu et al. 2023)
+
+
+def _kind(scans, args) -> str:
+    """'session', 'video' or 'still' by the data's schema."""
+    from .data import schemas
+
+    sch = [schemas.of(ds, f"--data {args.data}") for ds in scans.values()]
+    if any(s.block_key is not None for s in sch):
+        return "session"
+    return "video" if any(s.time_dim is not None for s in sch) else "still"
 
 
 def _model_configs(args, scans) -> tuple:
     """The model and training configurations and the objective of ``--model``
     for these data (a model of its schema's kind)."""
-    from .data import schemas
     from .objectives import Poisson
-    from .studies import static, video
+    from .studies import freely_moving, static, video
 
-    is_video = any(schemas.of(ds, f"--data {args.data}").time_dim is not None
-                   for ds in scans.values())
-    if is_video != (args.model in VIDEO_MODELS):
-        kind, fits = ("video", VIDEO_MODELS) if is_video else ("still-image", STATIC_MODELS)
-        raise InputError(f"--model {args.model}: --data {args.data} holds {kind} recordings; "
-                         f"choose --model from {list(fits)}")
+    fits = {"session": SESSION_MODELS, "video": VIDEO_MODELS, "still": STATIC_MODELS}
+    kind = _kind(scans, args)
+    if args.model not in fits[kind]:
+        words = {"session": "freely moving", "video": "video", "still": "still-image"}[kind]
+        raise InputError(f"--model {args.model}: --data {args.data} holds {words} recordings; "
+                         f"choose --model from {list(fits[kind])}")
+    if kind != "session" and (args.features or args.frames or args.session):
+        raise InputError("--features, --frames and --session set the multimodal model of a "
+                         "freely moving session; these data hold none")
+    if kind == "session":
+        options = {"shifter": args.shifter, "features": args.features or "all_prod",
+                   "frames": args.frames or 1}
+        model_cfg, train_cfg = freely_moving.model_configs(args.profile, "full", **options)
+        return model_cfg, train_cfg, Poisson()
     if args.model in VIDEO_MODELS:
         return video.model_configs(args.profile, args.model, shifter=args.shifter,
                                    modulator=args.modulator)
@@ -132,6 +154,7 @@ def _fit_inputs(args) -> dict:
     profiles.load(args.profile)  # an unknown profile is named before the data are loaded
     scans = load(args.data, results_dir=args.results_dir)
     model_cfg, train_cfg, objective = _model_configs(args, scans)
+    scans = _session(scans, args)
     checks.fit_data(scans, args.tier, source=f"--data {args.data}")
     extra = {"data": Path(str(args.data)).name, "data_fingerprint": data_fingerprint(scans),
              "profile": profiles.resolve(args.profile)}
@@ -140,6 +163,21 @@ def _fit_inputs(args) -> dict:
                                      extra=extra))
     return {"scans": scans, "model_config": model_cfg, "train_config": train_cfg,
             "out_dir": out, "device": device, "provenance_extra": extra, "objective": objective}
+
+
+def _session(scans: dict, args) -> dict:
+    """The session ``--session`` names, alone, for a multimodal model (which
+    fits one session); the scans unchanged otherwise."""
+    if args.model not in SESSION_MODELS:
+        return scans
+    if args.session is None and len(scans) > 1:
+        raise InputError(f"--data {args.data} holds {len(scans)} sessions and a multimodal model "
+                         f"fits one: choose it with --session from {list(scans)}")
+    name = args.session or next(iter(scans))
+    if name not in scans:
+        raise InputError(f"--session {name}: not in --data {args.data}; choose from "
+                         f"{list(scans)}")
+    return {name: scans[name]}
 
 
 def _remove(files) -> None:
@@ -173,7 +211,8 @@ def _fit(args) -> int:
                                              "val_score_metric": h["score"],
                                              "epochs": int(h["epochs"])})
     write_predictions(preds, scores, out / "predictions.nc")
-    keys = ("single_trial_corr", "corr_to_avg", "feve", "fraction_oracle", "gt_ceiling_fraction")
+    keys = ("single_trial_corr", "smoothed_corr", "corr_to_avg", "feve", "fraction_oracle",
+            "gt_ceiling_fraction", "gt_observable_ceiling_smoothed_fraction")
     print("  ".join(f"{k}={summary[k]:.3f}" for k in keys if summary.get(k) is not None))
     print(f"wrote {out / 'metrics.json'}, {out / 'predictions.nc'}, {out / 'model.pt'}")
     return 0
@@ -215,10 +254,17 @@ def _parser() -> argparse.ArgumentParser:
     ft = sub.add_parser("fit", help="train a model on a dataset and score it on the test tier")
     ft.add_argument("--data", required=True, help="dataset name in data_manifest.yaml, a NetCDF "
                     "file, or a Sensorium 2022 folder or zip")
-    ft.add_argument("--model", required=True, choices=[*STATIC_MODELS, *VIDEO_MODELS],
+    ft.add_argument("--model", required=True,
+                    choices=[*STATIC_MODELS, *VIDEO_MODELS, *SESSION_MODELS],
                     help="still images: the readout of the CNN; video: the recurrent model "
-                    "or the LN baseline (Sinz et al. 2018)")
+                    "or the LN baseline (Sinz et al. 2018); freely moving: the multimodal "
+                    "model (Xu et al. 2023)")
     ft.add_argument("--shifter", action="store_true", help="add a shifter (eye position)")
+    ft.add_argument("--session", help="multimodal: the session to fit (data of several)")
+    ft.add_argument("--features", choices=list(FEATURE_SETS),
+                    help="multimodal: the behaviour feature set (default all_prod)")
+    ft.add_argument("--frames", type=checks.positive_int,
+                    help="multimodal: bins of history the GRU reads (default 1)")
     ft.add_argument("--modulator", action="store_true", help="add a behaviour modulator")
     ft.add_argument("--no-grid", action="store_true",
                     help="Gaussian readout: learn positions freely, without the grid predictor")

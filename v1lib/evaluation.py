@@ -59,7 +59,7 @@ def observations(values: xr.DataArray, repeat_key: str,
     of each observation: the sample's repeat key and the position within it.
     ``burn_in``: leading time steps (axis 1) left out."""
     v = values.values
-    ids = values[repeat_key].values
+    ids = values[repeat_key].values if repeat_key is not None else np.arange(len(v))
     if v.ndim == 2:
         if burn_in:
             raise ValueError(f"a burn-in of {burn_in} steps needs a time axis; these values have "
@@ -85,7 +85,7 @@ def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | 
     ceilings where it holds ``gt_rate`` and ``gt_observable_rate``."""
     if repeat_key is None and ds is None:
         raise ValueError("neuron_scores needs the scan (ds) or its repeat key (repeat_key)")
-    key = repeat_key or schemas.of(ds).repeat_key
+    key = repeat_key or schemas.of(ds).repeat_key  # None: no repeated stimuli
     r, ids = observations(responses, key, burn_in)
     p = observations(pred, key, burn_in)[0]
     out = {"single_trial_corr": metrics.corr(r, p), "corr_to_avg": metrics.corr_to_average(r, p, ids)}
@@ -99,10 +99,32 @@ def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | 
             truth = observations(_aligned(ds[var], responses), key, burn_in)[0]
             if np.isfinite(truth).all():  # gt_stimulus_only_rate is defined on the test tier only
                 out[name] = metrics.corr(r, truth)
+    if ds is not None and schemas.of(ds).block_key is not None:
+        out.update(smoothed_scores(responses, pred, ds))
     coords = {k: ("neuron", responses[k].values) for k in ("unit_id", "animal")
               if k in responses.coords}
     return xr.Dataset({k: ("neuron", np.asarray(v, dtype=np.float32)) for k, v in out.items()},
                       coords=coords)
+
+
+# the smoothing of a continuous recording's scores (Xu et al. 2023: a 2-s boxcar)
+SMOOTHING_S = 2.0
+
+
+def smoothed_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset) -> dict:
+    """For a continuous recording (its bins in blocks): the correlation of
+    prediction and response after a :data:`SMOOTHING_S` boxcar within each block
+    (``smoothed_corr``), and on simulated data that of the observable rate
+    (``gt_observable_ceiling_smoothed_corr``)."""
+    width = int(round(SMOOTHING_S / float(ds.attrs["bin_s"])))
+    blocks = _aligned(ds[schemas.of(ds).block_key], responses).values
+    r = metrics.boxcar(responses.values, width, blocks)
+    out = {"smoothed_corr": metrics.corr(r, metrics.boxcar(pred.values, width, blocks))}
+    if "gt_observable_rate" in ds:
+        truth = _aligned(ds.gt_observable_rate, responses).values
+        out["gt_observable_ceiling_smoothed_corr"] = metrics.corr(r, metrics.boxcar(truth, width,
+                                                                                    blocks))
+    return out
 
 
 def _aligned(var: xr.DataArray, responses: xr.DataArray) -> xr.DataArray:
@@ -152,6 +174,11 @@ def summarize(scores: xr.Dataset) -> dict:
                                                     scores.oracle_corr.values)
                             if np.isfinite(scores.oracle_corr.values).all() else float("nan")),
     }
+    if "smoothed_corr" in scores:
+        out["smoothed_corr"] = float(scores.smoothed_corr.mean())
+        if "gt_observable_ceiling_smoothed_corr" in scores:
+            out["gt_observable_ceiling_smoothed_fraction"] = (
+                out["smoothed_corr"] / float(scores.gt_observable_ceiling_smoothed_corr.mean()))
     m = float(scores.single_trial_corr.mean())
     for name, ceiling in (("gt_ceiling_fraction", "gt_ceiling_corr"),
                           ("gt_observable_ceiling_fraction", "gt_observable_ceiling_corr"),

@@ -99,3 +99,26 @@ def fraction_oracle(test_corr, oracle) -> float:
     """Slope of test correlation on oracle correlation, a line through the origin."""
     test_corr, oracle = np.asarray(test_corr, float), np.asarray(oracle, float)
     return float((test_corr * oracle).sum() / (oracle**2).sum())
+
+
+def boxcar(x: np.ndarray, width: int, blocks: np.ndarray | None = None) -> np.ndarray:
+    """``x`` (T, ...) smoothed along axis 0 by a centred moving average of
+    ``width`` bins (Xu et al. 2023: 2 s), within each run of equal ``blocks``
+    labels (consecutive parts of a recording); near a block's ends the mean is
+    over the bins inside it."""
+    x = np.asarray(x, dtype=np.float64)
+    if width < 1:
+        raise ValueError(f"a boxcar needs a width of at least 1 bin, got {width}")
+    if blocks is None:
+        blocks = np.zeros(len(x))
+    blocks = np.asarray(blocks)
+    out = np.empty_like(x)
+    edges = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1], True])
+    half = width // 2
+    for a, b in zip(edges[:-1], edges[1:]):
+        c = np.cumsum(np.concatenate([np.zeros((1, *x.shape[1:])), x[a:b]]), axis=0)
+        i = np.arange(b - a)
+        lo, hi = np.maximum(i - half, 0), np.minimum(i - half + width, b - a)
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        out[a:b] = (c[hi] - c[lo]) / (hi - lo).reshape(shape)
+    return out

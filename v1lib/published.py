@@ -124,3 +124,37 @@ def value(key: str) -> float:
     if key not in PUBLISHED:
         raise KeyError(f"no published number '{key}'; known: {sorted(PUBLISHED)}")
     return PUBLISHED[key].value
+
+
+XU = "xu2023multimodal"
+# the authors' executed notebooks (Tables 1-3 of the paper): the mean over neurons of the
+# test correlation after a 2-s boxcar, averaged here over the 3 mice; not checked
+# against the paper's PDF, which could not be read here
+XU_NOTEBOOKS = "authors' executed notebooks, 2-s smoothed test correlation, mean of 3 mice"
+_XU_R = {
+    "vision": (0.482, "CNN, vision only, no shifter (Table 1)"),
+    "vision_shifter": (0.524, "CNN, vision only, with the shifter (Table 1)"),
+    "orig_prod": (0.572, "+ behaviour B and its pairwise products + GRU (Table 2)"),
+    "S": (0.567, "+ speed, pupil and its change + GRU (Table 2)"),
+    "full": (0.587, "the full model: B, B' and all products, 1 frame (Tables 2, 3)"),
+    "frames_2": (0.587, "the full model with 2 frames (Table 3)"),
+    "frames_4": (0.610, "the full model with 4 frames (Table 3)"),
+    "frames_8": (0.595, "the full model with 8 frames (Table 3)"),
+}
+# Figure 5 of the paper, mouse 2 only (32 neurons; 30 of them with r >= 0.25), read off
+# the saliency notebook's figure
+XU_FIG5 = "saliency notebook's figure (Fig. 5), mouse 2"
+_XU_SALIENCY = {
+    "position": (66, "neurons strongly modulated by position (head or eye), of all"),
+    "speed": (28, "neurons strongly modulated by speed, of all"),
+    "pupil": (34, "neurons strongly modulated by pupil, of all"),
+    "mixed": (50, "well-fit neurons modulated by two or more groups"),
+    "position_only": (17, "well-fit neurons modulated by position only"),
+    "pupil_only": (10, "well-fit neurons modulated by pupil only"),
+    "speed_only": (0, "well-fit neurons modulated by speed only"),
+    "none": (23, "well-fit neurons modulated by no behavioural group"),
+}
+PUBLISHED.update({f"xu_r_{k}": Published(v, "", f"mean test correlation, {what}", XU, XU_NOTEBOOKS)
+                  for k, (v, what) in _XU_R.items()})
+PUBLISHED.update({f"xu_saliency_{k}": Published(v, "%", what, XU, XU_FIG5)
+                  for k, (v, what) in _XU_SALIENCY.items()})

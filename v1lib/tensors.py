@@ -79,6 +79,71 @@ class ScanTensors:
         return self.targets.device
 
 
+# bins of history a sample of a continuous recording carries (its own bin and the
+# HISTORY - 1 before it): 8 input frames, one bin of latency and one more for the
+# change of each input over a bin
+HISTORY = 10
+
+
+@dataclass
+class HistoryTensors(ScanTensors):
+    """A continuous recording (a schema with a ``block_key``): each sample is a
+    time bin, its target the responses of that bin, and its inputs those of the
+    :data:`HISTORY` bins up to and including it, ``(B, HISTORY, ...)``. Only
+    bins whose history lies in their own block (a segment's part of one tier)
+    are samples of a tier, so that every model, whatever history it reads, is
+    trained and scored on the same bins. Inputs are stored once per bin."""
+
+    history: int = HISTORY
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        at = idx[:, None] + torch.arange(1 - self.history, 1, device=idx.device)
+        return {role: x[at] for role, x in self.inputs.items()}
+
+    def windows(self, *args, **kwargs):
+        raise ValueError("a continuous recording's samples are single bins with their history: "
+                         "train it without a 'window'")
+
+    def subset(self, tiers):
+        raise ValueError("a continuous recording cannot be cut to a subset of tiers")
+
+
+def history_bins(block: np.ndarray, history: int = HISTORY) -> np.ndarray:
+    """Whether each bin's ``history`` bins (itself included) lie in its block
+    (``block``: a label per bin; a block is a run of equal labels)."""
+    start = np.r_[True, block[1:] != block[:-1]]
+    run_start = np.maximum.accumulate(np.where(start, np.arange(len(block)), 0))
+    return np.arange(len(block)) - run_start >= history - 1
+
+
+def history_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device,
+                    history: int = HISTORY) -> HistoryTensors:
+    """:func:`to_tensors` of a continuous recording: all bins' inputs and
+    targets, and as the samples of each tier its bins with a whole history."""
+    schema = schemas.of(ds)
+    dim = schema.sample_dim
+    blocks = np.char.add(np.asarray(ds[schema.block_key].values).astype(str),
+                         np.char.add("/", ds.tier.values.astype(str)))
+    if ds.sizes[dim] and np.unique(blocks).size != np.r_[True, blocks[1:] != blocks[:-1]].sum():
+        raise ValueError(f"scan '{ds.attrs.get('scan', '')}': the bins of a "
+                         f"'{schema.block_key}' and tier are not consecutive along '{dim}'")
+    whole = history_bins(blocks, history)
+    norm = Normalizer(info).to(device)
+    f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
+    inputs = {i.role: norm.normalize(i.role, f(ds[i.variable].values)) for i in schema.inputs}
+    inputs = {r: x.unsqueeze(1) if schema.input(r).channel else x for r, x in inputs.items()}
+    keep = lambda idx: torch.as_tensor(idx[whole[idx]], device=device)
+    tiers = {str(t): keep(np.flatnonzero(ds.tier.values == t)) for t in np.unique(ds.tier.values)}
+    tiers["train"] = keep(np.asarray(train_idx))
+    for t in ("train", "validation"):
+        if t in tiers and len(tiers[t]) == 0:
+            raise ValueError(f"scan '{ds.attrs.get('scan', '')}': no '{t}' bin has a whole history "
+                             f"of {history} bins inside its '{schema.block_key}' and tier: the "
+                             f"'{t}' parts are too short")
+    return HistoryTensors(inputs=inputs, targets=f(ds[schema.responses].values) / norm.response_std,
+                          tiers=tiers, info=info, history=history)
+
+
 def train_subset(ds: xr.Dataset, fraction: float, subset_seed: int = 0) -> np.ndarray:
     """Sample indices of the training samples kept at ``fraction``: a random
     order per scan and ``subset_seed``, so that, for one subset seed, smaller
@@ -102,7 +167,8 @@ def scan_info(ds: xr.Dataset, train_idx: np.ndarray) -> ScanInfo:
                                                           np.asarray(i.fixed[1], dtype=np.float64),
                                                           i.center))
              for i in schema.inputs}
-    xy = np.stack([ds.cortical_x.values, ds.cortical_y.values], 1).astype(np.float32)
+    xy = (np.stack([ds.cortical_x.values, ds.cortical_y.values], 1).astype(np.float32)
+          if "cortical_x" in ds.coords and "cortical_y" in ds.coords else None)
     responses = ds[schema.responses].values[train_idx]
     std = response_scale(responses)
     mean = responses.reshape(-1, responses.shape[-1]).astype(np.float64).mean(0) / std
@@ -112,6 +178,8 @@ def scan_info(ds: xr.Dataset, train_idx: np.ndarray) -> ScanInfo:
 
 def to_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device) -> ScanTensors:
     schema = schemas.of(ds)
+    if schema.block_key is not None:
+        return history_tensors(ds, info, train_idx, device)
     norm = Normalizer(info).to(device)
     f = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
     inputs = {}

@@ -54,6 +54,9 @@ class Schema:
     inputs: tuple  # of Input
     categories: dict = field(default_factory=dict)  # coordinate -> the values it may take
     time_dim: str | None = None  # the dimension of time within a sample (a recurrent model's)
+    # samples are time bins of one continuous recording, cut into blocks by this coordinate
+    # (with the tier): a model reads each bin's history within its block (None: independent samples)
+    block_key: str | None = None
     responses: str = "responses"  # the target: non-negative, neuron on the last axis
     finite_coords: tuple = ("cortical_x", "cortical_y", "cortical_z")
     unique_coords: tuple = ("unit_id",)

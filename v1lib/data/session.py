@@ -54,6 +54,7 @@ SESSION = Schema(
     labels={"behavior_var": BEHAVIOR_VARS},
     tiers=TIERS,
     repeat_key=None,
+    block_key="segment",
     inputs=(
         Input("frames", "stimulus", center=True, per_column=False, channel=True),
         Input("behavior", "behavior", center=True, per_column=True),

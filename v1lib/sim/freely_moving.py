@@ -8,6 +8,9 @@ an eye camera, an IMU and a silicon probe in V1, binned at 48 ms.
   simulator's neurons (:class:`~v1lib.sim.population.Population`, the shared
   feature bank) reading the *retinal* image: the camera frame shifted by the
   eye position (θ, φ over ``deg_per_px``) and rotated by the eye's torsion.
+* The neurons respond with a latency of ``latency_bins`` (one bin, 48 ms): the
+  rate of bin t is that of the retinal image and behaviour of bin t - 1, so
+  the paper's model, which predicts the bin after its inputs, can be perfect.
 * Responses are Poisson spike counts per bin. As in the paper, units firing
   below ``min_rate_hz`` (3 Hz) on average over the session are dropped;
   ``unit_id`` keeps each kept unit's index among all simulated units.
@@ -51,7 +54,7 @@ from .population import Population, PopulationConfig
 from .session_truth import dataset, tiers
 
 # Bump when a change of the code changes the output for a given config and seed.
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2
 REFERENCE_VIEWS = 256  # random views of the arena the visual drive is standardised over
 
 
@@ -71,6 +74,9 @@ class FreelyMovingConfig:
     texel_cm: float = 0.5  # resolution of the wall and floor textures
     camera_height_cm: float = 3.0
     min_rate_hz: float = 3.0  # units firing less on average are dropped, as in the paper
+    # the neurons respond to the retinal image and behaviour of this many bins earlier (one
+    # bin: 48 ms, V1's latency; the paper's model predicts the bin after its inputs)
+    latency_bins: int = 1
     population: PopulationConfig = PopulationConfig(n_neurons=100)
     features: FeatureBankConfig = FeatureBankConfig()
     mouse: MouseConfig = MouseConfig()
@@ -101,6 +107,9 @@ class FreelyMovingConfig:
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{source}: '{name}' must be between 0 and 1, got "
                                  f"{getattr(self, name)}")
+        if not 0 <= int(self.latency_bins) < self.n_bins // self.segments:
+            raise ValueError(f"{source}: 'latency_bins' must be a whole number of bins, >= 0 and "
+                             f"shorter than a segment, got {self.latency_bins}")
         if not self.min_rate_hz >= 0:
             raise ValueError(f"{source}: 'min_rate_hz' must be non-negative, got {self.min_rate_hz}")
         if not self.camera_height_cm < self.wall_height_cm:
@@ -250,15 +259,24 @@ def simulate_scan(config: FreelyMovingConfig, seed: int, index: int,
     drive = drives(mn, frames, shift, rotation, name, show_progress)
     behavior = behavior_matrix(motion)
     state = _latent_state(c.n_bins, c.bin_s, rng)
-    rates = {"rate": mn.rates(drive, behavior, state), "observable": mn.rates(drive, behavior),
-             "stimulus": mn.rates(drive, np.tile([gain_fields.STANDARD[v][0] for v in
-                                                  BEHAVIOR_VARS], (c.n_bins, 1)))}
+    seen, acting = delayed(drive, c.latency_bins), delayed(behavior, c.latency_bins)
+    rates = {"rate": mn.rates(seen, acting, state), "observable": mn.rates(seen, acting),
+             "stimulus": mn.rates(seen, np.tile([gain_fields.STANDARD[v][0] for v in
+                                                 BEHAVIOR_VARS], (c.n_bins, 1)))}
     rates = {k: v * c.bin_s for k, v in rates.items()}  # expected counts per bin
     counts = rng.poisson(rates["rate"]).astype(np.float32)
     ds = dataset(c, mn, name, frames, counts, behavior, rates, motion, shift, rotation, state)
     ds.attrs.update(sim_config=canonical_json(c.to_dict()), sim_seed=int(seed),
                     sim_version=SIMULATOR_VERSION)
     return ds
+
+
+def delayed(x: np.ndarray, bins: int) -> np.ndarray:
+    """``x`` (T, ...) as the neurons see it ``bins`` bins later: row t holds
+    ``x[t - bins]`` (the first rows repeat ``x[0]``)."""
+    if bins == 0:
+        return x
+    return np.concatenate([np.repeat(x[:1], bins, axis=0), x[:-bins]])
 
 
 def _latent_state(n: int, bin_s: float, rng: np.random.Generator, tau_s: float = 20.0
