@@ -240,9 +240,10 @@ if {"retinal", "full"} <= set(ab.variant.values):
     iv = fm.difference(ab, "retinal", "full")
     parts.append(f"Giving the model the true retinal image instead of learning the gaze "
                  f"correction changes its smoothed correlation by {iv.span(signed=True)}: "
-                 + ("the learned shifter leaves accuracy on the table." if iv.lo > 0 else
-                    "the learned shifter does about as well as knowing the eye." if not iv.excludes(0)
-                    else "the learned shifter does better than the true retinal image."))
+                 + ("the learned shifter falls short of knowing the eye." if iv.lo > 0 else
+                    "the learned shifter does better than the true retinal image." if iv.hi < 0
+                    else f"with {iv.n} animals the data cannot tell whether the learned shifter "
+                    "falls short of knowing the eye."))
 if {"behavior_only", "full"} <= set(ab.variant.values):
     bo = ab.smoothed_corr.sel(variant="behavior_only").mean("seed")
     parts.append(f"Behaviour alone predicts a smoothed correlation of {float(bo.mean()):.3f}: "

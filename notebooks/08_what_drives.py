@@ -130,7 +130,8 @@ rows.update({f"{c} (of well-fit)": (100 * float(cat_count.sel(category=c)) / max
              for c in wd.CATEGORIES})
 display(Markdown(f"{n_all} neurons in {len(fits)} animals, {n_fit} of them well fit."))
 table = pd.DataFrame(rows, index=["ours (%)", "paper, mouse 2 (%)"]).T
-table.round(1)
+table["ours (%)"] = table["ours (%)"].astype(float).round(1)
+table
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3))
