@@ -55,7 +55,7 @@ from IPython.display import Markdown, display
 
 from v1lib import chapter, plots
 from v1lib.published import PUBLISHED
-from v1lib.stats import verdict
+from v1lib.stats import t_interval, verdict
 from v1lib.studies import freely_moving as fm
 from v1lib.studies.static import replicates
 
@@ -150,7 +150,7 @@ for k, a in enumerate(per_animal.animal.values):
 ax.scatter(per_animal.mean("animal"), y, s=40, color="C0", zorder=3, label="mean")
 paper = [fm.paper_value(str(v)) for v in order]
 ax.scatter(paper, y, marker="x", s=45, color="C3", zorder=4, label="paper (3 mice)")
-if "gt_observable_ceiling_smoothed_fraction" in ab:
+if "ceiling r, smoothed" in ceil:
     ax.axvline(float(ceil["ceiling r, smoothed"].mean()), color="0.3", ls="--", lw=1,
                label="observable ceiling")
 ax.set_yticks(y, [fm.VARIANTS[str(v)][0] for v in order], fontsize=8)
@@ -231,7 +231,8 @@ if "full" in fits and "gt_retinal_shift" in scans[animal]:
 
 # %%
 parts = []
-if "full" in ab.variant.values and "gt_observable_ceiling_smoothed_fraction" in ab:
+truth = bool(np.isfinite(ab.gt_observable_ceiling_smoothed_fraction).any())
+if "full" in ab.variant.values and truth:
     frac = ab.gt_observable_ceiling_smoothed_fraction.sel(variant="full").mean("seed")
     parts.append(f"The full model reaches {100 * float(frac.mean()):.0f} % of the observable "
                  "ceiling (smoothed): the paper's correlations measure a model against the "
@@ -245,8 +246,9 @@ if {"retinal", "full"} <= set(ab.variant.values):
                     else f"with {iv.n} animals the data cannot tell whether the learned shifter "
                     "falls short of knowing the eye."))
 if {"behavior_only", "full"} <= set(ab.variant.values):
-    bo = ab.smoothed_corr.sel(variant="behavior_only").mean("seed")
-    parts.append(f"Behaviour alone predicts a smoothed correlation of {float(bo.mean()):.3f}: "
-                 "slow fluctuations of the spikes follow running, pupil and posture, so part of "
-                 "a smoothed correlation is not visual at all.")
+    bo = t_interval(ab.smoothed_corr.sel(variant="behavior_only").mean("seed").values)
+    parts.append(f"Behaviour alone predicts a smoothed correlation of {bo.span()}"
+                 + (": slow fluctuations of the spikes follow running, pupil and posture, so "
+                    "part of a smoothed correlation is not visual at all." if bo.lo > 0 else
+                    "; with these animals that is not resolved from zero."))
 display(Markdown(" ".join(parts)))

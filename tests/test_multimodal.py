@@ -232,3 +232,12 @@ def test_cli_fits_a_session_of_the_authors_release(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert _fit_cli(root, out, "--model", "multimodal", "--shifter") == 0
     assert np.isfinite(json.loads((out / "metrics.json").read_text())["smoothed_corr"])
+
+
+def test_a_training_batch_of_one_bin_runs(tensors):
+    model = _model(tensors).train()
+    d = tensors["m1"]
+    out = model("m1", **d.batch(d.tiers["train"][:1]))
+    assert out.shape == (1, 5)
+    with pytest.raises(ValueError, match="frames \\+ offset <= 9"):
+        MultimodalConfig.from_dict({"frames": 8, "offset": 2})

@@ -278,3 +278,18 @@ def test_true_preferred_stimulus_lies_at_the_receptive_field():
     np.testing.assert_allclose(mas_agreement(mas, t).image_corr, 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="not a simulated"):
         true_preferred_stimulus(ds.drop_vars("unit_id"), [k])
+
+
+def test_change_saliency_sees_what_the_model_reads_of_changes():
+    """Features S read speed, pupil and its change: the change columns of every
+    other variable are zero, d_pupil is not; a change alone classifies."""
+    model = tiny_multimodal(vision=False, features="S")
+    s = behavior_saliency(model, history_tensors(), "s", max_bins=8)
+    assert list(s.behavior_var.values)[6:] == ["d_pitch", "d_roll", "d_eye_phi", "d_eye_theta",
+                                               "d_pupil"]
+    assert (abs(s.sel(behavior_var="d_pupil")) > 0).all()
+    assert (s.sel(behavior_var=["d_pitch", "d_roll", "d_eye_phi", "d_eye_theta", "pitch"]) == 0).all()
+    table = xr.DataArray(np.zeros((6, 11)), dims=("neuron", "behavior_var"),
+                         coords={"neuron": np.arange(6), "behavior_var": list(s.behavior_var.values)})
+    table[0, 6] = 10.0  # d_pitch only
+    assert classify(table).category.values[0] == "position"

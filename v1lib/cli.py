@@ -263,8 +263,8 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--session", help="multimodal: the session to fit (data of several)")
     ft.add_argument("--features", choices=list(FEATURE_SETS),
                     help="multimodal: the behaviour feature set (default all_prod)")
-    ft.add_argument("--frames", type=checks.positive_int,
-                    help="multimodal: bins of history the GRU reads (default 1)")
+    ft.add_argument("--frames", type=checks.positive_int, choices=range(1, 9), metavar="1-8",
+                    help="multimodal: bins of history the GRU reads, 1 to 8 (default 1)")
     ft.add_argument("--modulator", action="store_true", help="add a behaviour modulator")
     ft.add_argument("--no-grid", action="store_true",
                     help="Gaussian readout: learn positions freely, without the grid predictor")

@@ -111,12 +111,19 @@ def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | 
 SMOOTHING_S = 2.0
 
 
+def smoothing_bins(bin_s: float) -> int:
+    """The boxcar's width in bins: ``int(SMOOTHING_S / bin_s)``, made odd so that
+    it is centred (the paper's 41 bins of 48 ms)."""
+    w = max(1, int(SMOOTHING_S / bin_s))
+    return w if w % 2 else w + 1
+
+
 def smoothed_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset) -> dict:
     """For a continuous recording (its bins in blocks): the correlation of
     prediction and response after a :data:`SMOOTHING_S` boxcar within each block
     (``smoothed_corr``), and on simulated data that of the observable rate
     (``gt_observable_ceiling_smoothed_corr``)."""
-    width = int(round(SMOOTHING_S / float(ds.attrs["bin_s"])))
+    width = smoothing_bins(float(ds.attrs["bin_s"]))
     blocks = _aligned(ds[schemas.of(ds).block_key], responses).values
     r = metrics.boxcar(responses.values, width, blocks)
     out = {"smoothed_corr": metrics.corr(r, metrics.boxcar(pred.values, width, blocks))}

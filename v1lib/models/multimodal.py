@@ -20,8 +20,9 @@ variables of the session schema, in the paper's order: speed, head pitch and
 roll, the eye's φ and θ, and the eye's radius (the paper's ``eyerad``): the
 variables, their change over one bin (all but speed), and pairwise products
 (i < j; no squares) of either set. The paper forms products of the
-raw values; here they are products of z-scored values, which the batch norm
-that follows rescales in the same way.
+raw values; here they are products of z-scored values (an affine change of
+the raw products, which with the linear terms present spans the same
+functions).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check_options, check_types
+from ..tensors import HISTORY
 from .normalizer import Normalizer, ScanInfo
 
 # the behaviour variables' columns (the session schema's order)
@@ -109,8 +111,9 @@ class MultimodalConfig:
             raise ValueError(f"{source}: the model needs 'vision' or 'behavior' (or both)")
         if not 0 <= cfg.dropout < 1:
             raise ValueError(f"{source}: 'dropout' must be in [0, 1), got {cfg.dropout}")
-        if cfg.frames < 1 or cfg.offset < 0:
-            raise ValueError(f"{source}: 'frames' must be >= 1 and 'offset' >= 0, got "
+        if cfg.frames < 1 or cfg.offset < 0 or cfg.history > HISTORY:
+            raise ValueError(f"{source}: 'frames' must be >= 1 and 'offset' >= 0, with frames + "
+                             f"offset <= {HISTORY - 1} (the history a sample carries); got "
                              f"{cfg.frames} and {cfg.offset}")
         if not cfg.channels or min(cfg.channels) < 1 or cfg.kernel < 1:
             raise ValueError(f"{source}: 'channels' must be positive layer widths and 'kernel' "
@@ -279,6 +282,11 @@ class Multimodal(nn.Module):
                 behavior: torch.Tensor | None = None) -> torch.Tensor:
         if scan != self.scan:
             raise ValueError(f"this model was fitted to session '{self.scan}', not '{scan}'")
+        one = stimulus if stimulus is not None else behavior
+        if self.training and one is not None and len(one) == 1:
+            # batch norm needs two values: a batch of one bin (a pass's last) runs as two copies
+            twice = lambda x: None if x is None else torch.cat([x, x])
+            return self(scan, twice(stimulus), twice(behavior))[:1]
         z = self.streams(stimulus, behavior)
         if self.gru is not None:
             z = self.gru(z)[0][:, -1]

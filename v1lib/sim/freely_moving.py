@@ -107,7 +107,8 @@ class FreelyMovingConfig:
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{source}: '{name}' must be between 0 and 1, got "
                                  f"{getattr(self, name)}")
-        if not 0 <= int(self.latency_bins) < self.n_bins // self.segments:
+        if not (isinstance(self.latency_bins, int) and 0 <= self.latency_bins
+                < self.n_bins // self.segments):
             raise ValueError(f"{source}: 'latency_bins' must be a whole number of bins, >= 0 and "
                              f"shorter than a segment, got {self.latency_bins}")
         if not self.min_rate_hz >= 0:

@@ -186,20 +186,24 @@ def session_data(profile: str) -> str:
 
 
 def ceilings(scans: dict[str, xr.Dataset]) -> pd.DataFrame:
-    """Per animal, on the test bins: neurons, bins, mean rate, and (simulated
+    """Per animal, on the test bins models are scored on (those with a whole
+    history): neurons, bins, mean rate, and (simulated
     data) the mean correlation of the spikes with the observable rate, the most a
     model of the recorded inputs can reach, unsmoothed and after the 2-s boxcar."""
-    from ..evaluation import SMOOTHING_S
+    from ..evaluation import smoothing_bins
     from ..metrics import boxcar, corr
+    from ..tensors import history_bins
 
     rows = {}
     for name, ds in scans.items():
-        test = ds.isel(time=np.flatnonzero(ds.tier.values == "test"))
+        blocks = np.char.add(ds.segment.values.astype(str), ds.tier.values.astype(str))
+        scored = (ds.tier.values == "test") & history_bins(blocks)  # the bins models are scored on
+        test = ds.isel(time=np.flatnonzero(scored))
         row = {"neurons": ds.sizes["neuron"], "test bins": test.sizes["time"],
                "mean rate (Hz)": float(test.responses.mean()) / float(ds.attrs["bin_s"])}
         if "gt_observable_rate" in ds:
             r, truth = test.responses.values, test.gt_observable_rate.values
-            width = int(round(SMOOTHING_S / float(ds.attrs["bin_s"])))
+            width = smoothing_bins(float(ds.attrs["bin_s"]))
             seg = test.segment.values
             row["ceiling r, unsmoothed"] = float(np.nanmean(corr(r, truth)))
             row["ceiling r, smoothed"] = float(np.nanmean(corr(boxcar(r, width, seg),

@@ -10,9 +10,11 @@ without improvement (each neuron on its own). The MAS is the mean over the
 restarts, as in the paper. Frames are in the model's normalised units (grey
 levels z-scored over the training frames), behaviour in z-scored units.
 
-The true preferred stimulus is the same ascent, from the same starts, on the
-simulated neuron's visual drive (:meth:`~v1lib.sim.population.Population.drive`,
-differentiable in torch), the frame seen by an eye at a given position. The
+The true preferred stimulus is the same ascent (from the same starts for the
+same ``seed``: a comparison should use another seed, or the shared starts
+correlate the two by themselves) on the simulated neuron's visual drive
+(:meth:`~v1lib.sim.population.Population.drive`, differentiable in torch), the
+frame seen by an eye at a given position. The
 neuron's rate rises monotonically with its drive at any behaviour, so the two
 have the same maximiser; the drive's gradient does not vanish below the
 neuron's threshold as the rate's does.
@@ -220,8 +222,8 @@ def true_preferred_stimulus(ds: xr.Dataset, neurons, steps: int = 100, restarts:
                             weight_decay: float = 0.02, seed: int = 0, behavior=None
                             ) -> xr.Dataset:
     """The true preferred stimulus of ``neurons`` (positions in the simulated
-    session ``ds``): the ascent of :func:`maximally_activating` (same starts,
-    penalty and steps) on each neuron's visual drive, the frame in the same
+    session ``ds``): the ascent of :func:`maximally_activating` (the same
+    starts for the same seed, penalty and steps) on each neuron's visual drive, the frame in the same
     normalised units (z-scored by the session's training frames) and seen
     through the eye position of ``behavior`` (module docstring; None: at rest).
 
@@ -295,7 +297,7 @@ def _shifted_corr(a: np.ndarray, b: np.ndarray, max_shift: int):
 
 
 def mas_agreement(mas: xr.Dataset, truth: xr.Dataset, max_shift: int = 0) -> xr.Dataset:
-    """Per neuron (those in both): ``image_corr``, the pixel correlation of the
+    """Per neuron (those in both, in the MAS's order): ``image_corr``, the pixel correlation of the
     model's MAS and the true preferred stimulus (compute the truth at the MAS's
     eye position: module docstring), and ``behavior_corr``, the correlation
     across the six variables of the MAS's optimised behaviour and the true gain
@@ -303,7 +305,7 @@ def mas_agreement(mas: xr.Dataset, truth: xr.Dataset, max_shift: int = 0) -> xr.
     field). ``max_shift`` > 0 adds, as a diagnostic, the best correlation over
     whole-pixel displacements of the MAS up to that size (``best_shift_corr``,
     and the MAS's displacement ``shift_dx``, ``shift_dy``)."""
-    common = np.intersect1d(mas.neuron.values, truth.neuron.values)
+    common = np.array([n for n in mas.neuron.values if n in set(truth.neuron.values)])
     if not common.size:
         raise ValueError("the MAS and the truth share no neuron")
     if mas.sizes["y"] != truth.sizes["y"] or mas.sizes["x"] != truth.sizes["x"]:

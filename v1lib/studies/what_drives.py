@@ -3,13 +3,17 @@ the saliency of the behavioural variables, the paper's classification of mixed
 selectivity, and, on simulated sessions, how well it recovers the neurons'
 true dependencies. The maximally activating stimuli are in :mod:`.mas`.
 
-Saliency is the gradient of a neuron's prediction with respect to the six
-z-scored behaviour variables, averaged (signed) over a tier's bins. The paper
-differentiates with respect to its 66 behaviour features (the variables, their
-changes and products); here the gradient is with respect to the six variables
-themselves, summed over the history bins the model reads, so that each value is
-the total effect of one variable, through its changes and products and, for the
-eye and head position, through the shifter's gaze correction.
+Saliency is the gradient of a neuron's prediction with respect to the
+behaviour, averaged (signed) over a tier's bins. The paper differentiates with
+respect to its 66 behaviour features (the variables B, their changes B' and
+their products) and classifies on B and B'. Here a variable's *level* saliency
+is the gradient with respect to the variable held at one value over the bins
+the model reads (its whole effect: directly, through its products and, for eye
+and head position, through the shifter's warp); its *change* saliency
+(``d_<variable>``, all but speed) is minus the gradient with respect to the bin
+the model reads only for the change into its first frame's bin. For a model of
+one frame (the paper's full model) these are exactly the derivatives with
+respect to B and B' with the products' effects included.
 """
 
 from __future__ import annotations
@@ -63,15 +67,33 @@ class _NoShifterPath:
             self.handle.remove()
 
 
+# the behaviour features saliency reports: the variables' levels and their changes
+CHANGES = tuple(f"d_{v}" for v in BEHAVIOR_VARS[1:])
+
+
+def _change_bin(model, history: int) -> int | None:
+    """The history bin a multimodal model reads only for the change into its
+    first frame's bin (None for a model without that structure)."""
+    c = getattr(model, "config", None)
+    if c is None or not hasattr(c, "frames") or not getattr(c, "behavior", False):
+        return None
+    return history - c.offset - c.frames - 1
+
+
 def _batch_gradients(model, scan: str, batch: dict) -> torch.Tensor:
-    """d prediction / d behaviour (B, N, 6) of each bin, summed over the history bins."""
+    """Saliency of each bin (B, N, features): the levels (the gradient summed
+    over the history bins) and, where the model reads changes, the changes."""
     beh = batch["behavior"].detach().clone().requires_grad_(True)
     out = model(scan, stimulus=batch.get("stimulus"), behavior=beh)
     n = out.shape[1]
     grads = [torch.autograd.grad(out[:, k].sum(), beh, retain_graph=k < n - 1,
                                  allow_unused=True)[0] for k in range(n)]
-    grads = [torch.zeros_like(beh) if g is None else g for g in grads]
-    return torch.stack(grads, 1).sum(2)  # (B, N, T, 6) -> (B, N, 6)
+    grads = torch.stack([torch.zeros_like(beh) if g is None else g for g in grads], 1)
+    level = grads.sum(2)  # (B, N, T, 6) -> (B, N, 6)
+    first = _change_bin(model, beh.shape[1])
+    if first is None:
+        return level
+    return torch.cat([level, -grads[:, :, first, 1:]], -1)
 
 
 def behavior_gradients(model, tensors: dict[str, ScanTensors], scan: str, tier: str = "test",
@@ -106,9 +128,10 @@ def behavior_gradients(model, tensors: dict[str, ScanTensors], scan: str, tier: 
     finally:
         model.train(was_training)
     g = torch.cat(out).numpy()
+    names = list(BEHAVIOR_VARS) + (list(CHANGES) if g.shape[-1] > len(BEHAVIOR_VARS) else [])
     return xr.DataArray(g, dims=("bin", "neuron", "behavior_var"),
                         coords={"bin": bins.cpu().numpy(), "neuron": np.arange(g.shape[1]),
-                                "behavior_var": list(BEHAVIOR_VARS)},
+                                "behavior_var": names},
                         name="behavior_gradient",
                         attrs={"scan": scan, "tier": tier, "shifter_path": int(shifter),
                                "units": "normalised response per SD of the variable"})
@@ -155,7 +178,8 @@ def classify(saliency: xr.DataArray, well_fit=None, threshold: float = 1.0,
              head_eye: bool = False, standardise: bool = True) -> xr.Dataset:
     """The paper's classification of mixed selectivity: each variable's saliency
     z-scored across neurons; a neuron is modulated by a group of
-    :data:`BEHAVIOR_GROUPS` if any of its variables has |z| >= ``threshold``.
+    :data:`BEHAVIOR_GROUPS` if any of its variables or their changes
+    (``d_<variable>``, where the saliency has them) has |z| >= ``threshold``.
     Its category is ``none``, the one group, or ``mixed`` (two groups or more;
     with ``head_eye``, as in the paper's panel b, also head (pitch, roll) and
     eye (φ, θ) position together). ``well_fit``: booleans per neuron (the
@@ -176,11 +200,11 @@ def classify(saliency: xr.DataArray, well_fit=None, threshold: float = 1.0,
     sd = s.std("neuron")
     z = ((s - s.mean("neuron")) / sd.where(sd > 0)).fillna(0.0) if standardise else s
     groups = list(BEHAVIOR_GROUPS)
-    mod = np.stack([(abs(z.sel(behavior_var=list(BEHAVIOR_GROUPS[g]))) >= threshold)
-                    .any("behavior_var").values for g in groups], 1)
+    cols = lambda vs: [f for f in s.behavior_var.values if str(f).removeprefix("d_") in vs]
+    hit = lambda vs: (abs(z.sel(behavior_var=cols(vs))) >= threshold).any("behavior_var").values
+    mod = np.stack([hit(BEHAVIOR_GROUPS[g]) for g in groups], 1)
     n_groups = mod.sum(1)
     if head_eye:
-        hit = lambda vs: (abs(z.sel(behavior_var=list(vs))) >= threshold).any("behavior_var").values
         n_groups = n_groups + (hit(HEAD) & hit(EYE))
     category = np.where(n_groups == 0, "none",
                         np.where(n_groups > 1, "mixed", np.array(groups)[mod.argmax(1)]))
