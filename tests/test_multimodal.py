@@ -216,7 +216,9 @@ def test_cli_fits_the_multimodal_model_on_one_session(tmp_path, capsys, tiny_sca
     assert _fit_cli(static, tmp_path / "b", "--model", "multimodal") == 1
     assert "still-image recordings" in capsys.readouterr().err
     assert _fit_cli(static, tmp_path / "b", "--model", "gaussian", "--frames", "2") == 1
-    assert "--frames and --session set the multimodal model" in capsys.readouterr().err
+    assert "--frames: set(s) the multimodal model" in capsys.readouterr().err
+    assert _fit_cli(path, out, "--model", "multimodal", "--session", "m1", "--modulator") == 1
+    assert "--modulator: not an option of the multimodal model" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -121,9 +121,14 @@ def _model_configs(args, scans) -> tuple:
         words = {"session": "freely moving", "video": "video", "still": "still-image"}[kind]
         raise InputError(f"--model {args.model}: --data {args.data} holds {words} recordings; "
                          f"choose --model from {list(fits[kind])}")
-    if kind != "session" and (args.features or args.frames or args.session):
-        raise InputError("--features, --frames and --session set the multimodal model of a "
-                         "freely moving session; these data hold none")
+    given = [f"--{k}" for k in ("features", "frames", "session") if getattr(args, k)]
+    if kind != "session" and given:
+        raise InputError(f"{', '.join(given)}: set(s) the multimodal model of a freely moving "
+                         "session; these data hold none")
+    ignored = [f for f, on in (("--modulator", args.modulator), ("--no-grid", args.no_grid)) if on]
+    if kind == "session" and ignored:
+        raise InputError(f"{', '.join(ignored)}: not an option of the multimodal model (its "
+                         "behaviour stream is always on; choose its inputs with --features)")
     if kind == "session":
         options = {"shifter": args.shifter, "features": args.features or "all_prod",
                    "frames": args.frames or 1}

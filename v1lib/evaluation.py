@@ -88,7 +88,9 @@ def neuron_scores(responses: xr.DataArray, pred: xr.DataArray, ds: xr.Dataset | 
     key = repeat_key or schemas.of(ds).repeat_key  # None: no repeated stimuli
     r, ids = observations(responses, key, burn_in)
     p = observations(pred, key, burn_in)[0]
-    out = {"single_trial_corr": metrics.corr(r, p), "corr_to_avg": metrics.corr_to_average(r, p, ids)}
+    single = metrics.corr(r, p)
+    out = {"single_trial_corr": single,  # without repeats the average is the single trial
+           "corr_to_avg": metrics.corr_to_average(r, p, ids) if key is not None else single}
     if metrics.group_repeats(ids):
         out.update(oracle_corr=metrics.oracle_corr(r, ids), fev=metrics.fev(r, ids),
                    feve=metrics.feve(r, p, ids))
