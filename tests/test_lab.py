@@ -106,9 +106,14 @@ def browser(tmp_path_factory):
 
 
 def _wait(condition, timeout: float, what: str, log: Path):
+    from selenium.common.exceptions import StaleElementReferenceException
+
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:  # the page re-rendered under us: look again
+            value = None
         if value:
             return value
         time.sleep(0.25)
