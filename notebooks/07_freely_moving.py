@@ -214,17 +214,14 @@ if len(fits) == 2:
 # %%
 if "full" in fits and "gt_retinal_shift" in scans[animal]:
     rec = fm.shifter_recovery(fits["full"], scans[animal])
+    agreement = fm.shifter_agreement(rec)
     fig, axes = plt.subplots(1, 3, figsize=(9, 3))
-    text = []
-    for ax, (axis, unit) in zip(axes, (("x", "px"), ("y", "px"), ("rotation", "deg"))):
-        true, learned = rec[f"true_{axis}"].values, rec[f"learned_{axis}"].values
-        ax.scatter(true, learned, s=3, alpha=0.4)
+    for ax, (axis, unit) in zip(axes, fm.SHIFTER_AXES.items()):
+        ax.scatter(rec[f"true_{axis}"], rec[f"learned_{axis}"], s=3, alpha=0.4)
         ax.set(xlabel=f"true {axis} ({unit})", ylabel=f"learned {axis} ({unit})")
-        c = float(np.corrcoef(true, learned)[0, 1]) if np.std(learned) > 0 else float("nan")
-        slope = float(np.polyfit(true, learned, 1)[0])
-        text.append(f"{axis}: correlation {c:.2f}, slope {slope:.2f}")
     display(Markdown("Learned against true move of the retinal image, first animal: "
-                     + "; ".join(text) + "."))
+                     + "; ".join(f"{axis}: correlation {row.correlation:.2f}, slope "
+                                 f"{row.slope:.2f}" for axis, row in agreement.iterrows()) + "."))
 
 # %% [markdown]
 # ## What this shows

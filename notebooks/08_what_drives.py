@@ -51,7 +51,6 @@ from IPython.display import Markdown, display
 
 from v1lib import chapter
 from v1lib.predict import predict_tier
-from v1lib.published import PUBLISHED
 from v1lib.studies import freely_moving as fm
 from v1lib.studies import mas
 from v1lib.studies import what_drives as wd
@@ -122,20 +121,9 @@ fig.colorbar(im, ax=ax, label="saliency (z across neurons)");
 # panel b of the paper counts head and eye position together as mixed
 classes = {a: wd.classify(sal[a], scores[a].smoothed_corr.values >= wd.WELL_FIT_R, head_eye=True)
            for a in fits}
-props = [wd.proportions(c) for c in classes.values()]
-mod_count = sum(p.modulated_count for p in props)
-cat_count = sum(p.category_count for p in props)
-n_all, n_fit = sum(p.attrs["n_neurons"] for p in props), sum(p.attrs["n_well_fit"] for p in props)
-paper = lambda k: (f"{PUBLISHED[f'xu_saliency_{k}'].value:g}"
-                   if f"xu_saliency_{k}" in PUBLISHED else "-")
-rows = {f"modulated by {g} (of all)": (100 * float(mod_count.sel(group=g)) / n_all, paper(g))
-        for g in ("position", "speed", "pupil")}
-rows.update({f"{c} (of well-fit)": (100 * float(cat_count.sel(category=c)) / max(n_fit, 1),
-                                    paper({"mixed": "mixed", "none": "none"}.get(c, f"{c}_only")))
-             for c in wd.CATEGORIES})
+table = wd.paper_comparison(list(classes.values()))
+n_all, n_fit = table.attrs["n_neurons"], table.attrs["n_well_fit"]
 display(Markdown(f"{n_all} neurons in {len(fits)} animals, {n_fit} of them well fit."))
-table = pd.DataFrame(rows, index=["ours (%)", "paper, mouse 2 (%)"]).T
-table["ours (%)"] = table["ours (%)"].astype(float).round(1)
 table
 
 # %%

@@ -243,3 +243,20 @@ def test_a_training_batch_of_one_bin_runs(tensors):
     assert out.shape == (1, 5)
     with pytest.raises(ValueError, match="frames \\+ offset <= 9"):
         MultimodalConfig.from_dict({"frames": 8, "offset": 2})
+
+
+def test_the_command_line_offers_the_models_feature_sets():
+    from v1lib import cli
+
+    assert cli.FEATURE_SETS == tuple(FEATURE_SETS)
+
+
+def test_shifter_agreement_reads_correlation_and_slope():
+    from v1lib.studies.freely_moving import shifter_agreement
+
+    t = np.linspace(-5, 5, 50)
+    rec = xr.Dataset({f"{k}_{a}": ("time", v) for a in ("x", "y", "rotation")
+                      for k, v in (("true", t), ("learned", 0.5 * t + 1))})
+    out = shifter_agreement(rec)
+    np.testing.assert_allclose(out.correlation, 1.0)
+    np.testing.assert_allclose(out.slope, 0.5)

@@ -18,6 +18,7 @@ from v1lib.studies.what_drives import (
     behavior_saliency,
     classify,
     dependency_recovery,
+    paper_comparison,
     pooled_recovery,
     proportions,
     relative_effect,
@@ -293,3 +294,12 @@ def test_change_saliency_sees_what_the_model_reads_of_changes():
                          coords={"neuron": np.arange(6), "behavior_var": list(s.behavior_var.values)})
     table[0, 6] = 10.0  # d_pitch only
     assert classify(table).category.values[0] == "position"
+
+
+def test_paper_comparison_pools_the_animals():
+    c = classify(saliency_table(), np.array([True] * 8 + [False] * 2))
+    table = paper_comparison([c, c])
+    assert table.attrs == {"n_neurons": 20, "n_well_fit": 16}
+    assert table.loc["modulated by position (of all)", "ours (%)"] == 30.0
+    assert table.loc["mixed (of well-fit)", "ours (%)"] == 12.5
+    assert table.loc["mixed (of well-fit)", "paper, mouse 2 (%)"] == "50"

@@ -116,14 +116,23 @@ def history_bins(block: np.ndarray, history: int = HISTORY) -> np.ndarray:
     return np.arange(len(block)) - run_start >= history - 1
 
 
+def block_labels(ds: xr.Dataset) -> np.ndarray:
+    """The block of every bin of a continuous recording: its ``block_key`` and
+    tier (``"3/test"``)."""
+    key = schemas.of(ds).block_key
+    if key is None:
+        raise ValueError(f"scan '{ds.attrs.get('scan', '')}': its schema has no blocks of bins")
+    return np.char.add(np.asarray(ds[key].values).astype(str),
+                       np.char.add("/", ds.tier.values.astype(str)))
+
+
 def history_tensors(ds: xr.Dataset, info: ScanInfo, train_idx: np.ndarray, device,
                     history: int = HISTORY) -> HistoryTensors:
     """:func:`to_tensors` of a continuous recording: all bins' inputs and
     targets, and as the samples of each tier its bins with a whole history."""
     schema = schemas.of(ds)
     dim = schema.sample_dim
-    blocks = np.char.add(np.asarray(ds[schema.block_key].values).astype(str),
-                         np.char.add("/", ds.tier.values.astype(str)))
+    blocks = block_labels(ds)
     if ds.sizes[dim] and np.unique(blocks).size != np.r_[True, blocks[1:] != blocks[:-1]].sum():
         raise ValueError(f"scan '{ds.attrs.get('scan', '')}': the bins of a "
                          f"'{schema.block_key}' and tier are not consecutive along '{dim}'")

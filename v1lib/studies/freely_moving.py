@@ -192,12 +192,11 @@ def ceilings(scans: dict[str, xr.Dataset]) -> pd.DataFrame:
     model of the recorded inputs can reach, unsmoothed and after the 2-s boxcar."""
     from ..evaluation import smoothing_bins
     from ..metrics import boxcar, corr
-    from ..tensors import history_bins
+    from ..tensors import block_labels, history_bins
 
     rows = {}
     for name, ds in scans.items():
-        blocks = np.char.add(ds.segment.values.astype(str), ds.tier.values.astype(str))
-        scored = (ds.tier.values == "test") & history_bins(blocks)  # the bins models are scored on
+        scored = (ds.tier.values == "test") & history_bins(block_labels(ds))  # those models score
         test = ds.isel(time=np.flatnonzero(scored))
         row = {"neurons": ds.sizes["neuron"], "test bins": test.sizes["time"],
                "mean rate (Hz)": float(test.responses.mean()) / float(ds.attrs["bin_s"])}
@@ -241,3 +240,19 @@ def shifter_recovery(fit: FitResult, ds: xr.Dataset, tier: str = "test") -> xr.D
         out["true_y"] = ("time", ds.gt_retinal_shift.values[t, 1])
         out["true_rotation"] = ("time", np.rad2deg(ds.gt_retinal_rotation.values[t]))
     return out
+
+
+SHIFTER_AXES = {"x": "px", "y": "px", "rotation": "deg"}
+
+
+def shifter_agreement(recovery: xr.Dataset) -> pd.DataFrame:
+    """Per axis of :data:`SHIFTER_AXES`, the correlation of the learned with the
+    true move of :func:`shifter_recovery` (NaN for a constant learned move) and
+    the slope of the line fitted to learned against true."""
+    rows = {}
+    for axis in SHIFTER_AXES:
+        true, learned = recovery[f"true_{axis}"].values, recovery[f"learned_{axis}"].values
+        rows[axis] = {"correlation": float(np.corrcoef(true, learned)[0, 1])
+                      if np.std(learned) > 0 else float("nan"),
+                      "slope": float(np.polyfit(true, learned, 1)[0])}
+    return pd.DataFrame(rows).T

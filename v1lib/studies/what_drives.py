@@ -308,3 +308,30 @@ def pooled_recovery(tables: list[pd.DataFrame], n_neurons: int) -> pd.DataFrame:
     out["recall"] = out.true_positives / out["true"].where(out["true"] > 0)
     out["prevalence"] = out["true"] / n_neurons
     return out
+
+
+def paper_comparison(classes: list[xr.Dataset]) -> pd.DataFrame:
+    """The paper's Figure 5 panels pooled over animals (each animal's
+    :func:`classify`): the percentage of all neurons modulated by each group, and
+    of the well-fit neurons in each category, beside the paper's (mouse 2;
+    "-" where it reports none). ``attrs``: the numbers of neurons and well fit."""
+    from ..published import PUBLISHED
+
+    props = [proportions(c) for c in classes]
+    mod, cat = sum(p.modulated_count for p in props), sum(p.category_count for p in props)
+    n_all = sum(p.attrs["n_neurons"] for p in props)
+    n_fit = sum(p.attrs["n_well_fit"] for p in props)
+
+    def paper(key):
+        p = PUBLISHED.get(f"xu_saliency_{key}")
+        return f"{p.value:g}" if p is not None else "-"
+
+    rows = {f"modulated by {g} (of all)": (100 * float(mod.sel(group=g)) / n_all, paper(g))
+            for g in BEHAVIOR_GROUPS}
+    rows.update({f"{c} (of well-fit)": (100 * float(cat.sel(category=c)) / max(n_fit, 1),
+                                        paper(c if c in ("mixed", "none") else f"{c}_only"))
+                 for c in CATEGORIES})
+    table = pd.DataFrame(rows, index=["ours (%)", "paper, mouse 2 (%)"]).T
+    table["ours (%)"] = table["ours (%)"].astype(float).round(1)
+    table.attrs.update(n_neurons=n_all, n_well_fit=n_fit)
+    return table
