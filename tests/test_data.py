@@ -115,7 +115,7 @@ def test_files_record_and_dispatch_on_their_schema(tmp_path, scan):
     bad = scan.copy()
     bad.attrs["schema"] = "holography"
     with pytest.raises(SchemaError,
-                       match=r"unknown schema 'holography'; known: \['session', 'static', 'video'\]"):
+                       match=r"unknown schema 'holography'; known: \['session', 'static', 'task', 'video'\]"):
         save_scans({"a": bad}, tmp_path / "t.nc")
     assert not (tmp_path / "t.nc").exists()
     # a plain file without the attribute is matched by its variables

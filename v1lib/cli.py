@@ -1,6 +1,6 @@
 """Command line: ``python -m v1lib <command>``.
 
-  simulate static|video|freely-moving --seed N [--config FILE] --out FILE.nc
+  simulate static|video|freely-moving|objects --seed N [--config FILE] --out FILE.nc
   book [--profile P] [--only CHAPTER ...] [--force] [--no-html]
   data NAME                       (make or fetch a dataset of the manifest)
   fit --data NAME_OR_FILE --model gaussian|factorized|point|recurrent|ln [--shifter] [--modulator]
@@ -46,7 +46,7 @@ def _read_config(path) -> dict:
 def _simulate(args) -> int:
     from .cache import netcdf_attrs, provenance
     from .data.netcdf import save_scans
-    from .sim import freely_moving, static, video
+    from .sim import freely_moving, objects, static, video
 
     out = checks.output_file(args.out)
     config = _read_config(args.config) if args.config else {}
@@ -54,11 +54,16 @@ def _simulate(args) -> int:
         "static": (static.StaticConfig, static.simulate_static),
         "video": (video.VideoConfig, video.simulate_video),
         "freely-moving": (freely_moving.FreelyMovingConfig, freely_moving.simulate_freely_moving),
+        "objects": (objects.ObjectsConfig, objects.simulate_objects),
     }[args.kind]
     cfg = config_class.from_dict(config, source=str(args.config or "defaults"))
     scans = simulate(cfg, args.seed, show_progress=not args.quiet)
     prov = provenance(config=cfg, seed=args.seed)
     save_scans(scans, out, attrs={"dataset": out.stem, **netcdf_attrs(prov)})
+    if args.kind == "objects":
+        ds = scans["objects"]
+        print(f"wrote {out} ({ds.sizes['image']} images, {ds.sizes['class']} classes)")
+        return 0
     n = sum(ds.sizes["neuron"] for ds in scans.values())
     print(f"wrote {out} ({len(scans)} scans, {n} neurons)")
     return 0
@@ -89,8 +94,11 @@ def _data(args) -> int:
 
     scans = load(args.name, results_dir=args.results_dir)
     for name, ds in scans.items():
-        dim = schemas.of(ds, name).sample_dim
-        print(f"{name}: {ds.sizes[dim]} {dim}s x {ds.sizes['neuron']} neurons")
+        schema = schemas.of(ds, name)
+        dim = schema.sample_dim
+        units = (f"{ds.sizes['neuron']} neurons" if schema.has_neurons
+                 else f"{ds.sizes['class']} classes")
+        print(f"{name}: {ds.sizes[dim]} {dim}s x {units}")
     return 0
 
 
@@ -104,6 +112,9 @@ def _kind(scans, args) -> str:
     from .data import schemas
 
     sch = [schemas.of(ds, f"--data {args.data}") for ds in scans.values()]
+    if not all(s.has_neurons for s in sch):
+        raise InputError(f"--data {args.data}: holds a task (labelled images), not recordings of "
+                         "neurons; fit trains models of neural responses")
     if any(s.block_key is not None for s in sch):
         return "session"
     return "video" if any(s.time_dim is not None for s in sch) else "still"
@@ -236,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="simulate a dataset of the in-silico V1")
-    sim.add_argument("kind", choices=["static", "video", "freely-moving"])
+    sim.add_argument("kind", choices=["static", "video", "freely-moving", "objects"])
     sim.add_argument("--seed", type=checks.seed, required=True, help=SEED_HELP)
     sim.add_argument("--config", help="YAML file of simulator options (defaults otherwise)")
     sim.add_argument("--out", required=True, help="output NetCDF file")

@@ -9,8 +9,9 @@ checksum, and read by the loader. A file whose checksum is not recorded yet
 to download it and ``load(path)`` it instead. Both kinds are made under a lock
 (:mod:`v1lib.locking`): processes that need a dataset at once make it once. A
 path is read by the reader of its format (:data:`READERS`): NetCDF files of any
-declared schema, the folders and zips of the Sensorium file-tree layout, and the
-release of Xu et al. 2023 (freely moving sessions).
+declared schema, the folders and zips of the Sensorium file-tree layout, the
+release of Xu et al. 2023 (freely moving sessions), and the ophys NWB 1 files of the
+Allen Brain Observatory (natural scenes).
 The manifest's ``photographs`` record the source and licence of the photographs
 that simulated entries crop their natural images from (:func:`photograph_sources`).
 """
@@ -25,6 +26,8 @@ import yaml
 
 from . import parallel, paths
 from .cache import config_hash, netcdf_attrs, provenance
+from .data.allen_observatory import load_natural_scenes
+from .data.image_folder import is_image_folder, load_image_folder
 from .data.netcdf import load_scans, save_scans
 from .data.sensorium import load_sensorium
 from .data.sensorium2023 import is_sensorium2023, load_sensorium2023
@@ -54,7 +57,7 @@ class UnknownDatasetError(ManifestError, KeyError):
 def _generators():
     """Each generator: (config dict, seed) -> (typed config, scan names, simulate
     one scan, simulator version)."""
-    from .sim import freely_moving, static, video
+    from .sim import freely_moving, objects, static, video
 
     def generator(module, config_class):
         def make(config: dict, seed: int):
@@ -66,7 +69,8 @@ def _generators():
 
     return {"static": generator(static, static.StaticConfig),
             "video": generator(video, video.VideoConfig),
-            "freely_moving": generator(freely_moving, freely_moving.FreelyMovingConfig)}
+            "freely_moving": generator(freely_moving, freely_moving.FreelyMovingConfig),
+            "objects": generator(objects, objects.ObjectsConfig)}
 
 
 def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> None:
@@ -96,14 +100,19 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
 
 # loader name (in the manifest) -> reader of one file, folder or zip -> {scan: Dataset}
 LOADERS = {"netcdf": load_scans, "sensorium2022": load_sensorium,
-           "sensorium2023": load_sensorium2023, "xu2023": load_xu2023}
+           "sensorium2023": load_sensorium2023, "xu2023": load_xu2023,
+           "allen_observatory": load_natural_scenes, "image_folder": load_image_folder}
 # how a path given by the user is read: (does this reader take it?, reader); the first that
 # takes it reads it (a file tree with data/videos is Sensorium 2023 video data; one with
-# {train,test}_nsp_seg_<i>.npy files the Xu et al. 2023 release)
+# {train,test}_nsp_seg_<i>.npy files the Xu et al. 2023 release; a .nwb file an Allen Brain
+# Observatory ophys experiment; a folder of one folder of images per class, or of train/ and
+# val/ such folders, a task's labelled images)
 READERS = (
     (lambda p: (p.is_dir() or p.suffix == ".zip") and is_sensorium2023(p), load_sensorium2023),
     (lambda p: (p.is_dir() or p.suffix == ".zip") and is_xu2023(p), load_xu2023),
+    (is_image_folder, load_image_folder),
     (lambda p: p.is_dir() or p.suffix == ".zip", load_sensorium),
+    (lambda p: p.suffix == ".nwb", load_natural_scenes),
     (lambda p: p.suffix in (".nc", ".h5", ".netcdf") or p.is_file(), load_scans),
 )
 
@@ -240,7 +249,10 @@ def load(name_or_path: str | os.PathLike, results_dir=None, manifest=None,
     (with ``data/videos``, :func:`v1lib.data.sensorium2023.load_sensorium2023`), else 2022
     static data (:func:`v1lib.data.sensorium.load_sensorium`); or the Xu et al. 2023 release
     (folder or ``.zip`` with ``{train,test}_nsp_seg_<i>.npy`` files,
-    :func:`v1lib.data.xu2023.load_xu2023`).
+    :func:`v1lib.data.xu2023.load_xu2023`); or an Allen Brain Observatory ophys ``.nwb`` file
+    (:func:`v1lib.data.allen_observatory.load_natural_scenes`); or a folder of labelled images,
+    ``<class>/*`` or ``train/<class>/*`` and ``val/<class>/*``
+    (:func:`v1lib.data.image_folder.read_image_folder`).
     """
     p = Path(str(name_or_path)).expanduser()
     for takes, read in READERS:

@@ -158,3 +158,14 @@ PUBLISHED.update({f"xu_r_{k}": Published(v, "", f"mean test correlation, {what}"
                   for k, (v, what) in _XU_R.items()})
 PUBLISHED.update({f"xu_saliency_{k}": Published(v, "%", what, XU, XU_FIG5)
                   for k, (v, what) in _XU_SALIENCY.items()})
+
+SHI = "shi2022mousenet"
+SHI_FIG7 = "Fig. 7 caption: ImageNet validation top-1 at 64 x 64 px"
+PUBLISHED.update({
+    "shi_top1_mousenet": Published(
+        37.6, "%", "ImageNet top-1 accuracy of MouseNet (mean of 4 instances: 37.46, 37.95, "
+        "37.52, 37.49)", SHI, SHI_FIG7),
+    "shi_top1_vgg16": Published(
+        60.7, "%", "ImageNet top-1 accuracy of VGG16 (mean of 3 instances: 60.46, 60.72, 60.93)",
+        SHI, SHI_FIG7),
+})

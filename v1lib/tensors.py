@@ -246,7 +246,8 @@ def data_fingerprint(scans: dict[str, xr.Dataset]) -> str:
     for n, ds in scans.items():
         schema = schemas.of(ds)
         stim = ds[schema.input("stimulus").variable].values
-        desc[n] = [int(ds.sizes[schema.sample_dim]), int(ds.sizes["neuron"]),
+        outputs = ds.sizes["neuron"] if schema.has_neurons else ds[schema.responses].size
+        desc[n] = [int(ds.sizes[schema.sample_dim]), int(outputs),
                    float(ds[schema.responses].values.astype(np.float64).sum()),
                    float(stim[:16].astype(np.float64).sum())]
     return config_hash(desc)

@@ -8,8 +8,10 @@ the values a categorical coordinate may take, the dimension that indexes samples
 the dimension of time within a sample, the key that marks repeats of a
 stimulus, and the model inputs: the
 variable that plays each role (``stimulus``, ``eye``, ``behavior``) and how it
-is normalised. Every schema has a ``neuron`` dimension (last in the responses)
-and a ``tier`` coordinate along its samples. Files (their ``schema`` attribute),
+is normalised. Every schema has a ``tier`` coordinate along its samples; the
+responses of recorded neurons have a ``neuron`` dimension (last), the targets of
+a task (class labels) have none. Further checks of one schema run after the
+generic ones (``checks``). Files (their ``schema`` attribute),
 validation, the training tensors and the evaluation dispatch on it;
 :mod:`v1lib.data.schemas` registers each one, and the simulators and readers of
 the manifest make datasets in one of them.
@@ -57,9 +59,17 @@ class Schema:
     # samples are time bins of one continuous recording, cut into blocks by this coordinate
     # (with the tier): a model reads each bin's history within its block (None: independent samples)
     block_key: str | None = None
-    responses: str = "responses"  # the target: non-negative, neuron on the last axis
+    # the target: non-negative with neuron on the last axis (recordings), or without a
+    # neuron dimension (e.g. class labels)
+    responses: str = "responses"
     finite_coords: tuple = ("cortical_x", "cortical_y", "cortical_z")
     unique_coords: tuple = ("unit_id",)
+    checks: tuple = ()  # further checks of this schema, each (ds, source) -> None or SchemaError
+
+    @property
+    def has_neurons(self) -> bool:
+        """Whether the responses are those of neurons (a ``neuron`` dimension)."""
+        return "neuron" in self.variables[self.responses]
 
     def input(self, role: str) -> Input:
         for i in self.inputs:
@@ -84,11 +94,14 @@ class Schema:
                 fail(f"{kind} '{name}' has dims {ds[name].dims}; expected {dims}")
         for name in self.variables:
             _check_numeric(ds, name, fail)
-        if ds.sizes[self.sample_dim] < 1 or ds.sizes["neuron"] < 1:
-            fail(f"needs at least one {self.sample_dim} and one neuron")
-        if (ds[self.responses].values < 0).any():
-            fail(f"variable '{self.responses}' has negative values; expected non-negative "
-                 "activity (e.g. deconvolved calcium traces)")
+        if self.has_neurons:
+            if ds.sizes[self.sample_dim] < 1 or ds.sizes["neuron"] < 1:
+                fail(f"needs at least one {self.sample_dim} and one neuron")
+            if (ds[self.responses].values < 0).any():
+                fail(f"variable '{self.responses}' has negative values; expected non-negative "
+                     "activity (e.g. deconvolved calcium traces)")
+        elif ds.sizes[self.sample_dim] < 1:
+            fail(f"needs at least one {self.sample_dim}")
         for dim, expected in self.labels.items():
             got = [str(v) for v in ds[dim].values] if dim in ds.coords else None
             if got != list(expected):
@@ -107,6 +120,8 @@ class Schema:
         for name in self.unique_coords:
             if len(np.unique(ds[name].values)) != ds[name].size:
                 fail(f"coordinate '{name}' has duplicate values")
+        for check in self.checks:
+            check(ds, source)
         return ds
 
 

@@ -7,9 +7,10 @@ import xarray as xr
 from .schema import Schema, SchemaError
 from .session import SESSION
 from .static import STATIC
+from .task import TASK
 from .video import VIDEO
 
-SCHEMAS = {"static": STATIC, "video": VIDEO, "session": SESSION}  # name -> Schema
+SCHEMAS = {"static": STATIC, "video": VIDEO, "session": SESSION, "task": TASK}  # name -> Schema
 # what files written before schemas had names say in their 'schema' attribute
 _ALIASES = {"v1lib static": "static"}
 
