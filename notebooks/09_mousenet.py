@@ -147,6 +147,7 @@ display(Markdown(
     f"The paper's ratio on ImageNet, {paper_ratio:.2f}, "
     + ("lies inside that interval." if inside else
        "lies outside that interval." if ratio.known else "cannot be compared: no interval.")))
+display(Markdown(ts.learned_text(results, chance)))
 
 # %% [markdown]
 # The ratio is the one number that can be set beside the paper's: our task is

@@ -169,3 +169,16 @@ def test_plateau_test_and_accuracy_ratio_read_instances():
     other = ds.assign(accuracy=ds.accuracy * 2)
     ratio = ts.accuracy_ratio({"mousenet": ds, "vgg": other})
     assert ratio.mean == pytest.approx(0.5) and ratio.n == 3
+
+
+def test_learned_text_flags_a_network_not_resolved_above_chance():
+    def result(name, final):
+        acc = np.array([[0.1, f] for f in final])  # (instance, epoch)
+        return xr.Dataset({"accuracy": (("instance", "epoch"), acc)},
+                          coords={"epoch": [0, 8]}, attrs={"network": name})
+
+    good = {"mousenet": result("MouseNet", [0.5, 0.55, 0.6])}
+    assert "not resolved" not in ts.learned_text(good, 0.1)
+    mixed = {**good, "vgg": result("VGG-style", [0.05, 0.2, 0.1])}
+    text = ts.learned_text(mixed, 0.1)
+    assert "**VGG-style is not resolved above chance**" in text and "MouseNet +0.450" in text

@@ -111,9 +111,11 @@ class Stacked2dCore(nn.Module):
 
 
 from .recurrent import Linear3dConfig, Linear3dCore, RecurrentConfig, RecurrentCore  # noqa: E402
+from .task_core import TaskCore, TaskCoreConfig  # noqa: E402  (task-driven cores)
 from .true_bank import TrueBankConfig, TrueBankCore  # noqa: E402  (the upper bound)
 
 # name -> (configuration class, core class): what a model configuration's
 # ``core_type`` can name
 CORES = {"stacked2d": (CoreConfig, Stacked2dCore), "true_bank": (TrueBankConfig, TrueBankCore),
-         "recurrent": (RecurrentConfig, RecurrentCore), "linear3d": (Linear3dConfig, Linear3dCore)}
+         "recurrent": (RecurrentConfig, RecurrentCore), "linear3d": (Linear3dConfig, Linear3dCore),
+         "task": (TaskCoreConfig, TaskCore)}

@@ -33,12 +33,13 @@ from .normalizer import Normalizer, ScanInfo
 from .readouts import POSITIONED, READOUTS
 from .recurrent import Linear3dConfig, RecurrentConfig
 from .shifter import SHIFTERS
+from .task_core import TaskCoreConfig
 from .true_bank import TrueBankConfig
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    core: CoreConfig | TrueBankConfig | RecurrentConfig | Linear3dConfig = field(
+    core: CoreConfig | TrueBankConfig | RecurrentConfig | Linear3dConfig | TaskCoreConfig = field(
         default_factory=CoreConfig)
     core_type: str = "stacked2d"  # a key of CORES
     readout: str = "gaussian"  # a key of READOUTS

@@ -140,12 +140,9 @@ def similarity_study(task_scans: dict, profile: str, seed: int, results_dir=None
     scenes = v1_scenes(profile, results_dir)
     ref = v1_reference(scenes, sc["draws"], seed)
     out = {}
-    for network in s["networks"]:
-        model_cfg, train_cfg = tt.configs(profile, network)
+    for network, instances in tt.runs(task_scans, profile, seed, results_dir, device).items():
         per = []
-        for k in range(s["instances"]):
-            run = tt.train_task(task_scans, model_cfg, train_cfg, tt.instance_seed(seed, k),
-                                s["snapshots"], s["input_size"], results_dir, device)
+        for run in instances:
             config = {"run": run.folder.name, "scenes": sc, "world": v1_world(profile)}
             per.append(cached_result(
                 results_dir, "task_similarity", config, seed,
@@ -203,3 +200,23 @@ def accuracy_ratio(results: dict[str, xr.Dataset], chance: float = 0.0):
     b = results["vgg"].accuracy.isel(epoch=-1).values - chance
     n = min(len(a), len(b))
     return t_interval(a[:n] / b[:n])
+
+
+def learned_text(results: dict[str, xr.Dataset], chance: float) -> str:
+    """Whether each network's final test accuracy is resolved above chance (95 %
+    t-interval over instances); a network that has not learned its task makes
+    every comparison that rests on its training uninformative."""
+    parts, failed = [], []
+    for ds in results.values():
+        iv = t_interval(ds.accuracy.isel(epoch=-1).values - chance)
+        ok = iv.known and iv.lo > 0
+        failed += [] if ok else [ds.attrs["network"]]
+        parts.append(f"{ds.attrs['network']} {iv.span(signed=True)} above chance")
+    text = "Final test accuracy, " + "; ".join(parts) + "."
+    if failed:
+        text += (f" **{' and '.join(failed)} {'is' if len(failed) == 1 else 'are'} not resolved "
+                 "above chance**: at this profile's training budget the network has not "
+                 "demonstrably learned the task, so the comparisons below that rest on its "
+                 "training (accuracy ratio, similarity after training, task-trained core) say "
+                 "little about task-driven networks.")
+    return text

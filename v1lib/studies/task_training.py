@@ -168,6 +168,20 @@ def _train(model, tensors, scans, model_config, train_config, seed, snaps, folde
     checkpoint.unlink(missing_ok=True)
 
 
+def runs(task_scans: dict, profile: str, seed: int, results_dir=None,
+         device="cpu") -> dict[str, list[TaskRun]]:
+    """Every instance of every task network of the profile, trained or reloaded
+    (instance k from :func:`instance_seed`)."""
+    s = settings(profile)
+    out = {}
+    for network in s["networks"]:
+        model_cfg, train_cfg = configs(profile, network)
+        out[network] = [train_task(task_scans, model_cfg, train_cfg, instance_seed(seed, k),
+                                   s["snapshots"], s["input_size"], results_dir, device)
+                        for k in range(s["instances"])]
+    return out
+
+
 def instance_seed(seed: int, instance: int) -> int:
     """Instance ``instance`` (0, 1, ...) of a network is initialised from this seed."""
     return seed + 1000 * instance
