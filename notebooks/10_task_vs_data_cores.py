@@ -94,8 +94,14 @@ display(Markdown(
 # %%
 selection = tc.choose_populations(scans, runs, profile, results_dir, device, gaussian)
 populations = tc.chosen(selection)
-(selection.validation_corr.to_series().dropna().rename("validation single-trial corr.")
- .to_frame().style.format("{:.3f}"))
+fig, axes = plt.subplots(1, len(selection.network), figsize=(10, 2.8), layout="constrained")
+for ax, n in zip(axes, selection.network.values):
+    v = selection.validation_corr.sel(network=n).dropna("populations")
+    names = [str(p) for p in v.populations.values]
+    colors = ["C1" if p.split("+") == populations[str(n)] else "0.6" for p in names]
+    ax.barh([p.replace("+", " + ") for p in names], v.values, color=colors)
+    ax.set(xlabel="validation single-trial correlation", title=tc.LABELS[str(n)])
+fig.suptitle(f"layer choice on {selection.attrs['animal']} (orange: chosen)", fontsize=9);
 
 # %%
 display(Markdown("Chosen: " + "; ".join(
@@ -150,6 +156,27 @@ tc.comparison_table(curve, {"fraction_oracle": "fraction oracle",
 # %%
 display(Markdown(tc.ranking_text(curve)))
 display(Markdown(tc.claims_text(curve)))
+
+# %% [markdown]
+# The same comparison at every amount of data, held-out animal by held-out
+# animal: how much better (or worse) the data-driven core does than each
+# task-driven one.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True, layout="constrained")
+n_img = curve.n_train_images.sel(condition="direct").mean("animal")
+for ax, n in zip(axes, ("vgg", "mousenet")):
+    rel = tc.gain_curve(curve, "transfer", n)
+    for a in rel.animal.values:
+        ax.plot(n_img, rel.sel(animal=a), marker="o", alpha=0.7, label=f"held out: {a}")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.axhline(tc.VS_VGG.value, color="C3", ls=":", lw=1,
+               label=f"Lurz et al. over VGG16 ({tc.VS_VGG.signed})")
+    ax.set(xscale="log", xlabel="training images of the held-out animal",
+           ylabel="data-driven vs task core (%)", title=f"against the {tc.LABELS[n]}")
+    ax.set_xticks(n_img.values, [f"{int(v):,}" for v in n_img.values])
+    ax.minorticks_off()
+axes[0].legend(fontsize=7);
 
 # %%
 display(Markdown(" ".join(tc.best_fraction_text(curve, n) for n in populations)))

@@ -31,7 +31,7 @@ from ..models.mousenet import MouseNet
 from ..models.normalizer import input_stats
 from ..models.task_core import TaskCore, TaskCoreConfig
 from ..published import PUBLISHED
-from ..stats import Interval, paired_change, t_interval, verdict
+from ..stats import Interval, paired_change, relative_change, t_interval, verdict
 from ..tensors import data_fingerprint
 from . import task_training as tt
 from .readouts import cell
@@ -262,3 +262,11 @@ def ranking_text(curve: xr.Dataset, metric: str = "fraction_oracle") -> str:
             f"{LABELS[c]} ({float(m.sel(condition=c)):.3f})" for c in order))
     return (f"Mean {metric.replace('_', ' ')} over held-out animals, in order: "
             + "; ".join(parts) + ".")
+
+
+def gain_curve(curve: xr.Dataset, condition: str, reference: str,
+               metric: str = "fraction_oracle") -> xr.DataArray:
+    """Per fraction and held-out animal, the change (%) of ``metric`` from
+    ``reference`` to ``condition``; NaN where ``reference`` scores at or below zero."""
+    new, ref = (curve[metric].sel(condition=c, drop=True) for c in (condition, reference))
+    return ref.copy(data=relative_change(new, ref))
