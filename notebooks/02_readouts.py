@@ -59,7 +59,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from v1lib import chapter, ground_truth, probes
+from v1lib import chapter, ground_truth, ledger, probes
 from v1lib.evaluation import evaluate
 from v1lib.sim.static import simulator_config
 from v1lib.stats import mean_ci
@@ -513,3 +513,11 @@ display(Markdown(
     f"This run: profile **{prof['name']}**, {len(reps)} animals of {ds0.sizes['neuron']:,} "
     f"neurons, {int((ds0.tier == 'train').sum())} training images per animal, at most "
     f"{train_cfg.max_epochs} epochs per model (see the note on convergence above the table)."))
+
+# %% [markdown]
+# The chapter's models and its paper's claims, with their verdicts, go to the
+# book's ledger, which the closing chapter reads.
+
+# %%
+entries = readouts.ledger_entries(comparison, dataset)
+ledger.record("02_readouts", profile, *entries, results_dir=results_dir)

@@ -61,7 +61,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from v1lib import chapter, plots
+from v1lib import chapter, ledger, plots
 from v1lib.evaluation import evaluate
 from v1lib.published import PUBLISHED
 from v1lib.sim.static import simulator_config
@@ -255,3 +255,11 @@ display(Markdown(transfer.transfer_summary_text(curve)))
 
 # %% [markdown]
 # Task-driven cores join this comparison in the MouseNet chapter.
+
+# %% [markdown]
+# The chapter's models and its paper's claims, with their verdicts, go to the
+# book's ledger, which the closing chapter reads.
+
+# %%
+entries = transfer.ledger_entries(curve, dataset)
+ledger.record("03_core_transfer", profile, *entries, results_dir=results_dir)

@@ -52,7 +52,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from v1lib import chapter, plots
+from v1lib import chapter, ledger, plots
 from v1lib.metrics import fraction_oracle
 from v1lib.published import PUBLISHED
 from v1lib.stats import t_interval
@@ -262,3 +262,11 @@ display(Markdown(
     "and behaviour can therefore exceed the oracle, and a fraction of the oracle is not a "
     "fraction of what is predictable. The fraction of the observable ceiling is, and it is only "
     "available in silico."))
+
+# %% [markdown]
+# The chapter's models and its paper's claims, with their verdicts, go to the
+# book's ledger, which the closing chapter reads.
+
+# %%
+entries = vp.ledger_entries(comp, dataset)
+ledger.record("04_predicting_video", profile, *entries, results_dir=results_dir)

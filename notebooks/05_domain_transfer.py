@@ -54,7 +54,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from v1lib import chapter
+from v1lib import chapter, ledger
 from v1lib.stats import t_interval
 from v1lib.studies import domain_transfer as dt
 from v1lib.studies import video_prediction as vp
@@ -183,3 +183,11 @@ display(Markdown(
 # share a core and a readout), so these intervals describe the neurons of these
 # animals, not the population of all simulated V1s; the claims above rest on
 # the intervals over animals.
+
+# %% [markdown]
+# The chapter's models and its paper's claims, with their verdicts, go to the
+# book's ledger, which the closing chapter reads.
+
+# %%
+entries = dt.ledger_entries(scores)
+ledger.record("05_domain_transfer", profile, *entries, results_dir=results_dir)

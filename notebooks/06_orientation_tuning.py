@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from v1lib import chapter
+from v1lib import chapter, ledger
 from v1lib.stats import t_interval
 from v1lib.studies import video_prediction as vp
 from v1lib.studies import video_tuning as vt
@@ -178,3 +178,11 @@ display(Markdown(
     f"the circular SD of the probe's error: on the expected responses {np.std(err['true']):.1f}°, "
     f"on the model's predictions {np.std(err['model']):.1f}°, on the recorded responses "
     f"{np.std(err['measured']):.1f}°."))
+
+# %% [markdown]
+# The chapter's claims, with their verdicts, go to the book's ledger, which the
+# closing chapter reads.
+
+# %%
+ledger.record("06_orientation_tuning", profile, *vt.ledger_entries(table),
+              results_dir=results_dir)

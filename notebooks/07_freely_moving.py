@@ -53,7 +53,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from v1lib import chapter, plots
+from v1lib import chapter, ledger, plots
 from v1lib.published import PUBLISHED
 from v1lib.stats import t_interval, verdict
 from v1lib.studies import freely_moving as fm
@@ -249,3 +249,11 @@ if {"behavior_only", "full"} <= set(ab.variant.values):
                     "part of a smoothed correlation is not visual at all." if bo.lo > 0 else
                     "; with these animals that is not resolved from zero."))
 display(Markdown(" ".join(parts)))
+
+# %% [markdown]
+# The chapter's models and its paper's claims, with their verdicts, go to the
+# book's ledger, which the closing chapter reads.
+
+# %%
+entries = fm.ledger_entries(ab, dataset)
+ledger.record("07_freely_moving", profile, *entries, results_dir=results_dir)

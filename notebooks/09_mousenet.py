@@ -51,7 +51,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from v1lib import chapter, plots
+from v1lib import chapter, ledger, plots
 from v1lib.models.mousenet import MouseNetConfig
 from v1lib.published import value
 from v1lib.stats import mean_ci, t_interval, verdict
@@ -265,3 +265,11 @@ display(Markdown("\n".join(lines) + "\n\n(Changes per instance; mean and 95 % t-
 # several scales, as early layers of both networks do, should resemble it more
 # than the category-selective layers near the classifier; where the bars above
 # peak in the network tells whether that holds.
+
+# %% [markdown]
+# The chapter's models and its paper's claims, with their verdicts, go to the
+# book's ledger, which the closing chapter reads.
+
+# %%
+entries = ts.ledger_entries(results, dataset, chance)
+ledger.record("09_mousenet", profile, *entries, results_dir=results_dir)

@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import xarray as xr
 from IPython.display import Markdown, display
 
-from v1lib import chapter
+from v1lib import chapter, ledger
 from v1lib.stats import mean_ci
 from v1lib.studies import task_cores as tc
 from v1lib.studies import task_similarity as ts
@@ -166,7 +166,7 @@ display(Markdown(tc.claims_text(curve)))
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True, layout="constrained")
 n_img = curve.n_train_images.sel(condition="direct").mean("animal")
 for ax, n in zip(axes, ("vgg", "mousenet")):
-    rel = tc.gain_curve(curve, "transfer", n)
+    rel = transfer.transfer_gain(curve, reference=n)
     for a in rel.animal.values:
         ax.plot(n_img, rel.sel(animal=a), marker="o", alpha=0.7, label=f"held out: {a}")
     ax.axhline(0, color="k", lw=0.8)
@@ -214,3 +214,11 @@ display(Markdown(tc.layer_text(populations, {n: ts.best_population(ds)
 #   fully independent replicates (chapter 3), and where the profile trains
 #   fewer task-network instances than it holds out animals, two animals share
 #   an instance.
+
+# %% [markdown]
+# The chapter's models and its paper's claims, with their verdicts, go to the
+# book's ledger, which the closing chapter reads.
+
+# %%
+entries = tc.ledger_entries(curve, dataset)
+ledger.record("10_task_vs_data_cores", profile, *entries, results_dir=results_dir)

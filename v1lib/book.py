@@ -10,13 +10,14 @@ For each chapter ``notebooks/NN_name.py`` (jupytext percent format) the runner
 A chapter is skipped when nothing it depends on changed since its last
 successful run (a stamp file beside the executed notebook records the key): its
 notebook, parameters and profile, the ``v1lib`` modules it imports (directly or
-through others; :mod:`v1lib.source`) and the manifest entries of the datasets it
-is given. An edit to code that a chapter does not use leaves it alone. A failed
-run leaves no output and no stamp, and raises :class:`ChapterError` naming the
-chapter, cell and error. Each chapter's time is reported against the profile's
-budget for it (``budgets`` in ``profiles/<name>.yaml``). A chapter runs under the
-lock of its output (:mod:`v1lib.locking`): a second runner waits for it, then
-finds it fresh.
+through others; :mod:`v1lib.source`), the manifest entries of the datasets it
+is given and, for the closing chapter, the ledger the others write. An edit to
+code that a chapter does not use leaves it alone. A failed run leaves no output
+and no stamp, and raises :class:`ChapterError` naming the chapter, cell and
+error. Each chapter's time is reported against the profile's budget for it
+(``budgets`` in ``profiles/<name>.yaml``). A chapter runs under the lock of its
+output (:mod:`v1lib.locking`): a second runner waits for it, then finds it
+fresh.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def _manifest_entries(parameters: dict, root: Path) -> dict:
     return {n: entries[n] for n in sorted(names & set(entries))}
 
 
+READS_LEDGER = "ledger.read("  # a chapter that reads the book's ledger (the closing chapter)
+
+
 def cache_key(chapter: Chapter, parameters: dict, root: Path, profile_path: Path) -> str:
     """Hash of everything a chapter's result depends on."""
     h = hashlib.sha256()
@@ -106,6 +110,11 @@ def cache_key(chapter: Chapter, parameters: dict, root: Path, profile_path: Path
     h.update(profile_path.read_bytes())
     h.update(source.digest(modules(chapter)).encode())
     h.update(json.dumps(_manifest_entries(parameters, root), sort_keys=True, default=str).encode())
+    if READS_LEDGER in chapter.source.read_text():  # what the other chapters recorded
+        from . import ledger
+
+        h.update(ledger.digest(parameters.get("profile", "auto"),
+                               parameters.get("results_dir")).encode())
     return h.hexdigest()
 
 

@@ -48,6 +48,15 @@ class FitResult:
     tensors: dict[str, ScanTensors]
 
 
+def costs(fit) -> dict:
+    """A trained model's trainable parameters (a frozen core's not counted) and the wall
+    time its training took when it was trained (its history's last
+    ``seconds``; 0 when it was never trained)."""
+    h = fit.history
+    seconds = float(h.seconds.values[-1]) if "seconds" in h and h.sizes.get("epoch") else 0.0
+    return {"parameters": int(fit.model.n_parameters()), "train_seconds": seconds}
+
+
 def build_model(tensors: dict[str, ScanTensors], config, seed: int) -> torch.nn.Module:
     """``config.build`` for these scans, its parameters drawn from ``seed``."""
     torch.manual_seed(seed)

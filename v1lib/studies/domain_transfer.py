@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..ledger import Claim, direction_claim
 from ..model_cache import FitResult, fit_cached
 from ..stats import t_interval
 from .readouts import cell
@@ -148,3 +149,12 @@ def by_unit_type(scans, profile: str, readout: str = "both", results_dir=None,
     df["movies minus noise core"] = df["core: movies"] - df["core: noise"]
     return df
 
+
+def ledger_entries(scores: xr.Dataset) -> tuple[list[dict], list[Claim]]:
+    """Chapter 5 (no new model in the table: its models are chapter 4's cores
+    with other readouts): the noise core on movies against the movie model."""
+    f = scores.single_trial_corr
+    gap = t_interval((best_noise_readout(scores)
+                      - f.sel(core="movies", readout="movies", domain="movies")).values)
+    return [], [direction_claim("sinz", "A core trained on noise falls short on natural movies, "
+                                "whatever its readout (test correlation)", gap, -1)]

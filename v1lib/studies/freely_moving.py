@@ -22,7 +22,8 @@ import xarray as xr
 
 from .. import profiles
 from ..evaluation import evaluate
-from ..model_cache import FitResult, fit_cached
+from ..ledger import Claim, change_claim, model_rows
+from ..model_cache import FitResult, costs, fit_cached
 from ..models.multimodal import SHIFTER_INPUTS, MultimodalConfig
 from ..published import PUBLISHED
 from ..sim.freely_moving import retinal_frames
@@ -57,6 +58,9 @@ METRICS = {
     "single_trial_corr": "r, unsmoothed",
     "gt_observable_ceiling_smoothed_fraction": "fraction of observable ceiling (smoothed)",
 }
+
+# unsmoothed, as every chapter's ceilings (the book's closing table)
+CEILING_FRACTIONS = ("gt_ceiling_fraction", "gt_observable_ceiling_fraction")
 
 
 def settings(profile: str) -> dict:
@@ -133,8 +137,8 @@ def ablation(scans, profile: str, results_dir=None, device="cpu") -> xr.Dataset:
         fit = fit_variant(scans, profile, variant, animal, per[animal][k], results_dir, device)
         data = retinal_session(scans[animal]) if VARIANTS[variant][2] else scans[animal]
         summary = evaluate(fit.model, fit.tensors, {animal: data}, "test")[1]
-        return {**{m: summary.get(m, np.nan) for m in METRICS},
-                "epochs": int(fit.history.attrs["epochs"]), "parameters": fit.model.n_parameters()}
+        return {**{m: summary.get(m, np.nan) for m in (*METRICS, *CEILING_FRACTIONS)},
+                "epochs": int(fit.history.attrs["epochs"]), **costs(fit)}
 
     jobs = [(v, a, k) for v in variants for a, _ in reps for k in range(st["seeds"])]
     out = sweep(jobs, run, ("variant", "animal", "seed"), desc="freely moving models",
@@ -256,3 +260,16 @@ def shifter_agreement(recovery: xr.Dataset) -> pd.DataFrame:
                       if np.std(learned) > 0 else float("nan"),
                       "slope": float(np.polyfit(true, learned, 1)[0])}
     return pd.DataFrame(rows).T
+
+
+def ledger_entries(ab: xr.Dataset, data) -> tuple[list[dict], list[Claim]]:
+    """Chapter 7: every ablation variant; the paper's changes between them."""
+    models = model_rows(ab, "xu", data, {v: VARIANTS[v][0] for v in ab.variant.values})
+    xu = lambda k: PUBLISHED[f"xu_r_{k}"].value
+    claims = []
+    for a, b in (("vision_shifter", "vision"), ("full", "vision_shifter"), ("frames_4", "full")):
+        if a in ab.variant.values and b in ab.variant.values:
+            claims.append(change_claim(
+                "xu", f"{VARIANTS[a][0]} against {VARIANTS[b][0]} (smoothed test "
+                "correlation)", difference(ab, a, b), xu(a) - xu(b)))
+    return models, claims

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..ledger import Claim, change_claim, model_rows, untestable
+from ..model_cache import costs
 from ..published import PUBLISHED
 from ..stats import CONFIDENCE, change_text, paired_change, t_interval, verdict
 from .static import (
@@ -53,7 +55,8 @@ def readout_comparison(scans, profile: str, variants=None, results_dir=None,
         fit = fit_variant({animal: scans[animal]}, profile, variant, seed, results_dir, device,
                           show_progress=False, model=(tuned or {}).get(variant))
         h = fit.history
-        return {**tier_scores(fit, scans), "params_per_neuron": params_per_neuron(fit),
+        return {**tier_scores(fit, scans), **costs(fit),
+                "params_per_neuron": params_per_neuron(fit),
                 "epochs": int(h.attrs["epochs"]),
                 "converged": float(h.attrs["stopped"] == "early stopping"),
                 # still improving: the best epoch is among the last `patience` epochs
@@ -293,3 +296,20 @@ def ln_text(comparison: xr.Dataset) -> str:
         return "This profile trains no LN baseline."
     return ("The nonlinear core against the LN baseline (both with the Gaussian readout and grid "
             f"predictor), fraction oracle per animal: {_pair_change(comparison, 'gaussian', 'linear')}.")
+
+
+def ledger_entries(comparison: xr.Dataset, data) -> tuple[list[dict], list[Claim]]:
+    """Chapter 2: every readout on every animal; Gaussian + grid against factorized."""
+    models = model_rows(comparison, "lurz", data,
+                        {v: f"{LABELS[v]} readout" for v in comparison.variant.values})
+    claim = ("The Gaussian readout with a grid predictor predicts better than the factorized "
+             "readout (fraction oracle)")
+    if not {"gaussian", "factorized"} <= set(comparison.variant.values):
+        return models, [untestable("lurz", claim, CLAIM.signed, "The profile trained no pair.")]
+    g, f = _pair(comparison, "gaussian", "factorized")
+    if not (np.isfinite(g).all() and np.isfinite(f).all()) or (f <= 0).any():
+        return models, [untestable("lurz", claim, CLAIM.signed,
+                                   "The factorized readout's fraction oracle is at or below zero "
+                                   "(or undefined) for some animal: no relative change.")]
+    iv = paired_change(g, f)[1]
+    return models, [change_claim("lurz", claim, iv, CLAIM.value, " %")]

@@ -26,12 +26,13 @@ import torch
 import xarray as xr
 
 from ..cache import cached_result
-from ..model_cache import fit_cached
+from ..ledger import Claim, change_claim, model_rows, untestable
+from ..model_cache import costs, fit_cached
 from ..models.mousenet import MouseNet
 from ..models.normalizer import input_stats
 from ..models.task_core import TaskCore, TaskCoreConfig
 from ..published import PUBLISHED
-from ..stats import Interval, paired_change, relative_change, t_interval, verdict
+from ..stats import Interval, paired_change, t_interval, verdict
 from ..tensors import data_fingerprint
 from . import task_training as tt
 from .readouts import cell
@@ -149,7 +150,7 @@ def task_core_curve(scans, runs: dict, populations: dict[str, list[str]], profil
                           populations[network], animal, seeds[animal], fraction, results_dir,
                           device, model)
         h = fit.history
-        return {**tier_scores(fit, {animal: scans[animal]}),
+        return {**tier_scores(fit, {animal: scans[animal]}), **costs(fit),
                 "n_train_images": len(fit.tensors[animal].tiers["train"]),
                 "epochs": int(h.attrs["epochs"]),
                 "converged": float(h.attrs["stopped"] == "early stopping")}
@@ -264,9 +265,17 @@ def ranking_text(curve: xr.Dataset, metric: str = "fraction_oracle") -> str:
             + "; ".join(parts) + ".")
 
 
-def gain_curve(curve: xr.Dataset, condition: str, reference: str,
-               metric: str = "fraction_oracle") -> xr.DataArray:
-    """Per fraction and held-out animal, the change (%) of ``metric`` from
-    ``reference`` to ``condition``; NaN where ``reference`` scores at or below zero."""
-    new, ref = (curve[metric].sel(condition=c, drop=True) for c in (condition, reference))
-    return ref.copy(data=relative_change(new, ref))
+def ledger_entries(curve: xr.Dataset, data) -> tuple[list[dict], list[Claim]]:
+    """Chapter 10: each frozen task core with new readouts, at all data; the
+    transferred data-driven core against the VGG-style core."""
+    at_full = curve.sel(fraction=float(curve.fraction.max()))
+    models = model_rows(at_full, "lurz", data,
+                        {c: f"{LABELS[c]} + Gaussian readout (readout trained)"
+                         for c in ("mousenet", "vgg")}, dim="condition")
+    claim = "A data-driven core predicts V1 better than a task-trained VGG core"
+    iv, relative = gain(curve, "transfer", "vgg")
+    if not relative:
+        return models, [untestable("lurz", claim, VS_VGG.signed,
+                                   "The VGG-style core scores at or below zero for some animal: "
+                                   "no relative change.", f"{iv.span(signed=True)} (absolute)")]
+    return models, [change_claim("lurz", claim, iv, VS_VGG.value, " %")]

@@ -21,10 +21,12 @@ import xarray as xr
 
 from .. import profiles, rsa
 from ..cache import cached_result
+from ..ledger import Claim, change_claim, data_name, untestable
 from ..models.normalizer import Normalizer
+from ..published import PUBLISHED
 from ..sim.scene_responses import scene_responses
 from ..sim.static import StaticConfig
-from ..stats import t_interval
+from ..stats import Interval, t_interval
 from . import task_training as tt
 
 SCENES = {"images": 118, "repeats": 10, "draws": 20, "animal": 0}
@@ -152,6 +154,8 @@ def similarity_study(task_scans: dict, profile: str, seed: int, results_dir=None
         ds = ds.assign(**{k: v for k, v in ref.data_vars.items() if k != "target"})
         out[network] = ds.assign_attrs(network=tt.NETWORKS[network][0],
                                        n_parameters=run.model.n_parameters(),
+                                       train_seconds=float(np.mean(
+                                           [r.history.seconds.values[-1] for r in instances])),
                                        input_size=s["input_size"])
     return out
 
@@ -220,3 +224,40 @@ def learned_text(results: dict[str, xr.Dataset], chance: float) -> str:
                  "training (accuracy ratio, similarity after training, task-trained core) say "
                  "little about task-driven networks.")
     return text
+
+
+def ledger_entries(results: dict[str, xr.Dataset], data, chance: float
+                    ) -> tuple[list[dict], list[Claim]]:
+    """Chapter 9: each task-trained network, scored by its most V1-like
+    population's similarity to V1 as a fraction of the noise-free model's (true)
+    and of the split-half noise ceiling (observable); MouseNet's accuracy
+    relative to the VGG-style network's."""
+    models = []
+    for ds in results.values():
+        sim = ds.similarity.isel(epoch=-1).sel(population=best_population(ds)).values
+        t = t_interval(sim / float(ds.truth))
+        o = t_interval(sim / float(ds.ceiling_spearman_brown))
+        models.append({"model": f"{ds.attrs['network']} (task-trained)", "paper": "shi",
+                       "data": data_name(data), "fraction_true": t.mean, "fraction_true_lo": t.lo,
+                       "fraction_true_hi": t.hi, "fraction_observable": o.mean,
+                       "fraction_observable_lo": o.lo, "fraction_observable_hi": o.hi,
+                       "parameters": float(ds.attrs["n_parameters"]),
+                       "train_seconds": float(ds.attrs.get("train_seconds", np.nan)),
+                       "replicates": t.n, "unit": "instances",
+                       "score": "RSA similarity to V1 (best population)"})
+    ratio = PUBLISHED["shi_top1_mousenet"].value / PUBLISHED["shi_top1_vgg16"].value
+    claim = "MouseNet reaches a fraction of the VGG network's object-recognition accuracy"
+    below = [ds.attrs["network"] for ds in results.values() if not _above_chance(ds, chance)]
+    if below:
+        return models, [untestable("shi", claim, f"{ratio - 1:+.2f} (ratio {ratio:.2f})",
+                                   f"{' and '.join(below)} not resolved above chance: not "
+                                   "trained enough here for an accuracy ratio to mean anything")]
+    iv = accuracy_ratio(results, chance)
+    shifted = Interval(iv.mean - 1, iv.lo - 1, iv.hi - 1, iv.n)
+    return models, [change_claim("shi", claim + " (accuracy above chance, ratio minus 1)",
+                                 shifted, ratio - 1, replicates="instance pairs")]
+
+
+def _above_chance(ds: xr.Dataset, chance: float) -> bool:
+    iv = t_interval(ds.accuracy.isel(epoch=-1).values - chance)
+    return iv.known and iv.lo > 0

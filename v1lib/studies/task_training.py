@@ -12,6 +12,7 @@ profile's ``task_models`` section.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,7 @@ class TaskRun:
         """The network with its weights after ``epoch`` epochs (a copy)."""
         if epoch not in self.snapshots:
             raise ValueError(f"no snapshot at epoch {epoch}; kept: {list(self.snapshots)}")
-        net = _copy(self.model)
+        net = copy.deepcopy(self.model)
         net.load_state_dict(torchfile.load(_snapshot(self.folder, epoch), "network snapshot",
                                            map_location=self.tensors_device))
         return net.eval()
@@ -99,12 +100,6 @@ class TaskRun:
     @property
     def tensors_device(self):
         return next(iter(self.tensors.values())).device
-
-
-def _copy(model):
-    import copy
-
-    return copy.deepcopy(model)
 
 
 def _snapshot(folder: Path, epoch: int) -> Path:

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..model_cache import FitResult
+from ..ledger import Claim, change_claim, model_rows, untestable
+from ..model_cache import FitResult, costs
 from ..parallel import run_jobs
 from ..published import PUBLISHED
 from ..stats import change_text, paired_change, relative_change, t_interval, verdict
@@ -80,7 +81,7 @@ def transfer_curve(scans, profile: str, variant: str = "gaussian", fractions=Non
         fit = condition_fit(scans, profile, animal, reps[animal], fraction, condition,
                             cores[animal], variant, results_dir, device, model)
         h = fit.history
-        return {**tier_scores(fit, {animal: scans[animal]}),
+        return {**tier_scores(fit, {animal: scans[animal]}), **costs(fit),
                 "n_train_images": len(fit.tensors[animal].tiers["train"]),
                 "epochs": int(h.attrs["epochs"]),
                 "converged": float(h.attrs["stopped"] == "early stopping")}
@@ -199,12 +200,13 @@ def transfer_budget_text(cores: dict[str, FitResult], curve: xr.Dataset, max_epo
             f"direct training.")
 
 
-def transfer_gain(curve: xr.Dataset, metric: str = "fraction_oracle") -> xr.DataArray:
-    """Per fraction and held-out animal, the change (%) of ``metric`` from direct
-    training to transfer; NaN where direct training scores at or below zero."""
-    direct = curve[metric].sel(condition="direct", drop=True)
-    transfer = curve[metric].sel(condition="transfer", drop=True)
-    return direct.copy(data=relative_change(transfer, direct))
+def transfer_gain(curve: xr.Dataset, metric: str = "fraction_oracle", condition: str = "transfer",
+                  reference: str = "direct") -> xr.DataArray:
+    """Per fraction and held-out animal, the change (%) of ``metric`` from
+    ``reference`` (direct training) to ``condition`` (transfer); NaN where the
+    reference scores at or below zero."""
+    new, ref = (curve[metric].sel(condition=c, drop=True) for c in (condition, reference))
+    return ref.copy(data=relative_change(new, ref))
 
 
 def _fraction_text(curve: xr.Dataset, metric: str, f) -> str:
@@ -229,3 +231,21 @@ def transfer_summary_text(curve: xr.Dataset, metric: str = "fraction_oracle") ->
     return ("Change of the " + metric.replace("_", " ") + " from direct training to transfer, "
             "held-out animal by held-out animal (mean and 95 % t-interval of the per-animal "
             "changes): " + "; ".join(parts) + ".")
+
+
+def ledger_entries(curve: xr.Dataset, data) -> tuple[list[dict], list[Claim]]:
+    """Chapter 3: the transferred core with a new readout, at all data; its gain
+    over direct training (direct training itself is chapter 2's Gaussian readout)."""
+    full = float(curve.fraction.max())
+    at_full = curve.sel(fraction=full)
+    models = model_rows(at_full, "lurz", data,
+                        {"transfer": "transferred core + Gaussian readout (readout trained)"},
+                        dim="condition")
+    claim = "A core trained on other animals predicts a new animal better than direct training"
+    d = at_full.fraction_oracle.sel(condition="direct").values
+    if not (np.isfinite(d).all() and (d > 0).all()):
+        return models, [untestable("lurz", claim, GAIN.signed,
+                                   "Direct training scores at or below zero for some animal: no "
+                                   "relative change.")]
+    return models, [change_claim("lurz", claim, _gain_at(curve, full, "fraction_oracle")[1],
+                                 GAIN.value, " %")]

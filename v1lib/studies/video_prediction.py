@@ -18,7 +18,10 @@ import xarray as xr
 
 from .. import profiles
 from ..evaluation import evaluate
-from ..model_cache import FitResult, fit_cached
+from ..ledger import Claim, model_rows, range_claim
+from ..model_cache import FitResult, costs, fit_cached
+from ..published import PUBLISHED
+from ..stats import t_interval
 from ..tensors import to_tensors
 from .readouts import cell
 from .static import replicates
@@ -108,7 +111,7 @@ def prediction_comparison(scans, profile: str, results_dir=None, device="cpu") -
 
     def run(variant, animal):
         fit = fit_variant(scans, profile, variant, animal, dict(reps)[animal], results_dir, device)
-        out = {"epochs": int(fit.history.attrs["epochs"])}
+        out = {"epochs": int(fit.history.attrs["epochs"]), **costs(fit)}
         for d in DOMAINS:
             summary = domain_scores(fit, scans[animal], d, burn_in)[1]
             out.update({f"{k}/{d}": summary.get(k, np.nan) for k in METRICS})
@@ -119,7 +122,7 @@ def prediction_comparison(scans, profile: str, results_dir=None, device="cpu") -
     flat = sweep(jobs, run, ("variant", "animal"), desc="video models", device=device)
     out = xr.Dataset({k: xr.concat([flat[f"{k}/{d}"] for d in DOMAINS], "domain")
                       for k in METRICS}).assign_coords(domain=list(DOMAINS))
-    out["epochs"] = flat.epochs
+    out = out.assign({k: flat[k] for k in ("epochs", "parameters", "train_seconds")})
     return out.transpose("variant", "animal", "domain").assign_coords(
         label=("variant", [LABELS[v] for v in out.variant.values]),
         seed=("animal", [s for _, s in reps]))
@@ -171,3 +174,20 @@ def clip_traces(preds: xr.DataArray, sub: xr.Dataset, clip_id: int, neurons) -> 
     if "gt_observable_rate" in sub:
         out["expected"] = at(sub.gt_observable_rate).isel(clip=0)
     return out
+
+
+def ledger_entries(comp: xr.Dataset, data) -> tuple[list[dict], list[Claim]]:
+    """Chapter 4: every video model on the movie test clips; each one's fraction
+    of the oracle against the range over the paper's mice."""
+    movies = comp.sel(domain="movies")
+    models = model_rows(movies, "sinz", f"{data} (movies)",
+                        {v: LABELS[v] for v in comp.variant.values})
+    claims = []
+    for v in ("full", "core_only", "ln_full", "ln"):
+        if v not in comp.variant.values:
+            continue
+        lo, hi = (PUBLISHED[f"sinz_fraction_oracle_{v}_{e}"].value for e in ("lo", "hi"))
+        iv = t_interval(100 * movies.fraction_oracle.sel(variant=v).values)
+        claims.append(range_claim("sinz", f"The {LABELS[v]} model reaches this fraction of "
+                                  "the oracle on natural movies", iv, lo, hi, " %"))
+    return models, claims

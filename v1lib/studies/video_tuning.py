@@ -24,7 +24,10 @@ import pandas as pd
 import xarray as xr
 from scipy import stats as st
 
+from ..ledger import Claim, range_claim
 from ..metrics import corr
+from ..published import PUBLISHED
+from ..stats import t_interval
 from .static import replicates
 from .video import model_configs
 from .video_prediction import LABELS, fit_variant, settings
@@ -149,3 +152,23 @@ def comparison(table: pd.DataFrame) -> pd.DataFrame:
                 row["Levene p vs first"] = float(st.levene(first, d).pvalue)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+PUBLISHED_SD = {"full": "full", "core_only": "core_only", "full_noise": "noise"}  # variant -> key
+
+
+def ledger_entries(table: pd.DataFrame) -> tuple[list[dict], list[Claim]]:
+    """Chapter 6 (its models are chapter 4's): per model, the SD over tuned
+    neurons of model minus measured preferred orientation (per animal, from
+    :func:`comparison`) against the range over the paper's mice."""
+    claims = []
+    for v, key in PUBLISHED_SD.items():
+        rows = table[table.variant == v]
+        if rows.empty:
+            continue
+        lo, hi = (PUBLISHED[f"sinz_ori_sd_{key}_{e}"].value for e in ("lo", "hi"))
+        claims.append(range_claim(
+            "sinz", f"In-silico orientation tuning of the {LABELS[v]} model: SD of model minus "
+            "measured preferred orientation over tuned neurons", t_interval(
+                rows["SD model - measured"].values), lo, hi, " rad"))
+    return [], claims
