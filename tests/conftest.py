@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 
 from v1lib.sim.static import StaticConfig, simulate_static
 
@@ -68,3 +69,30 @@ def copy_project(dst: Path, with_chapters: bool = True) -> Path:
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+class SmallClassifier(nn.Module):
+    """Convolutions (5 x 5, then 3 x 3 after 2 x 2 max pooling), a pool over
+    space and a linear map to the classes: small enough to train through
+    ``fit`` in a test. Called as the book's models are: ``model(scan, stimulus)``."""
+
+    def __init__(self, n_classes: int, channels=(4,), pool: str = "avg"):
+        super().__init__()
+        layers, prev = [], 1
+        for k, c in enumerate(channels):
+            layers += ([nn.MaxPool2d(2)] if k else []) + [
+                nn.Conv2d(prev, c, 3 if k else 5, padding=1 if k else 2), nn.ReLU()]
+            prev = c
+        layers += [nn.AdaptiveAvgPool2d(1) if pool == "avg" else nn.AdaptiveMaxPool2d(1),
+                   nn.Flatten()]
+        self.core = nn.Sequential(*layers)
+        self.head = nn.Linear(prev, n_classes)
+
+    def forward(self, scan, stimulus, features=None):
+        return self.head(self.core(stimulus) if features is None else features)
+
+    def regularizer(self, scan, core=True):
+        return torch.zeros(())
+
+    def clamp_(self):
+        pass

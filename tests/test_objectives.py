@@ -14,6 +14,8 @@ from v1lib.objectives import CrossEntropy, Poisson, batch_corr
 from v1lib.tensors import ScanTensors
 from v1lib.train import TrainConfig, fit, validation_score
 
+from .conftest import SmallClassifier
+
 TRAIN = TrainConfig(batch_size=16, lr=0.02, max_epochs=30, patience=30, lr_decay_steps=1)
 
 
@@ -104,23 +106,6 @@ def test_burn_in_steps_count_in_neither_loss_nor_score():
         Poisson(burn_in=3).loss(pred, y[:2, :5, :1], 2)
 
 
-class ToyClassifier(nn.Module):
-    def __init__(self, n_classes=2):
-        super().__init__()
-        self.core = nn.Sequential(nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                                  nn.Flatten())
-        self.head = nn.Linear(4, n_classes)
-
-    def forward(self, scan, stimulus, features=None):
-        return self.head(self.core(stimulus) if features is None else features)
-
-    def regularizer(self, scan, core=True):
-        return torch.zeros(())
-
-    def clamp_(self):
-        pass
-
-
 def _bars(samples=200, seed=0):
     """Images with a horizontal (class 0) or a vertical (class 1) bar in noise."""
     g = torch.Generator().manual_seed(seed)
@@ -139,7 +124,7 @@ def test_a_classifier_trains_through_fit_with_cross_entropy():
     x, labels = _bars()
     data = {"task": ScanTensors({"stimulus": x}, labels, _tiers(140, 30, 30))}
     torch.manual_seed(0)
-    model = ToyClassifier()
+    model = SmallClassifier(2)
     h = fit(model, data, dataclasses.replace(TRAIN, lr=0.05, max_epochs=25), 0,
             show_progress=False, objective=CrossEntropy())
     assert h.attrs["objective"] == "cross_entropy" and h.attrs["score"] == "accuracy"

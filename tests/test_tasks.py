@@ -12,6 +12,8 @@ from v1lib.sim.objects import SHAPES, ObjectsConfig, simulate_objects
 from v1lib.tasks import accuracy, confusion, predict_labels, resize_stimuli, task_tensors
 from v1lib.train import TrainConfig, fit
 
+from .conftest import SmallClassifier
+
 
 def _task(n_train=8, n_val=4, n_test=4, side=6, seed=0):
     """Random images of three classes in the task schema."""
@@ -105,26 +107,6 @@ def test_resize_stimuli_numpy_and_torch():
         resize_stimuli(np.zeros((4, 4)), 2)
 
 
-class TinyNet(nn.Module):
-    """Two convolutions and a maximum over space."""
-
-    def __init__(self, n_classes):
-        super().__init__()
-        self.core = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                                  nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-                                  nn.AdaptiveMaxPool2d(1), nn.Flatten())
-        self.head = nn.Linear(32, n_classes)
-
-    def forward(self, scan, stimulus, features=None):
-        return self.head(self.core(stimulus) if features is None else features)
-
-    def regularizer(self, scan, core=True):
-        return torch.zeros(())
-
-    def clamp_(self):
-        pass
-
-
 @pytest.mark.slow
 def test_a_small_network_learns_the_objects_task_through_fit():
     cfg = ObjectsConfig.from_dict({"size": 32, "n_train": 1000, "n_validation": 200, "n_test": 100,
@@ -132,7 +114,7 @@ def test_a_small_network_learns_the_objects_task_through_fit():
                                    "contrast": [50.0, 90.0], "background_contrast": [5.0, 15.0]})
     t = task_tensors(simulate_objects(cfg, 0, show_progress=False)["objects"])
     torch.manual_seed(0)
-    model = TinyNet(10)
+    model = SmallClassifier(10, channels=(16, 32), pool="max")
     train = TrainConfig(batch_size=32, lr=0.005, max_epochs=6, patience=6, lr_decay_steps=1)
     h = fit(model, {"objects": t}, train, 0, show_progress=False,
             objective=CrossEntropy())
