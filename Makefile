@@ -1,6 +1,6 @@
 # Quick start:  make book   (execute every chapter, build the HTML book)
 #               make test   (the whole test suite, with a smoke build of the book)
-#               make test-fast (the tests not marked slow: under a minute)
+#               make test-fast (the tests not marked slow: about 3 minutes)
 #               make lab    (edit and run the chapters in JupyterLab)
 PYTHON  ?= python3.11
 VENV    ?= .venv
@@ -14,7 +14,7 @@ help:
 	@echo "make book [PROFILE=auto|cpu|gpu|smoke]  execute chapters and build book/_build/html"
 	@echo "make lab [PROFILE=...]                  JupyterLab on the chapters (notebooks/NN_name.py open as notebooks)"
 	@echo "make test                               run the test suite (includes a smoke book build)"
-	@echo "make test-fast                          the tests not marked slow (under a minute)"
+	@echo "make test-fast                          the tests not marked slow (about 3 minutes)"
 	@echo "make sync                               pair notebooks/*.py with notebooks/ipynb/*.ipynb"
 	@echo "make lint                               ruff"
 

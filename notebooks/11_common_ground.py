@@ -43,12 +43,14 @@ results_dir = None
 
 # %%
 import matplotlib.pyplot as plt
+import pandas as pd
 from IPython.display import Markdown, display
 
 from v1lib import ledger, plots, profiles
 from v1lib.studies import common_ground as cg
 
 plots.setup()
+pd.set_option("display.max_colwidth", None)  # claims and reasons in full
 prof = profiles.load(profile)
 book = ledger.read(profile, results_dir)
 gaps = cg.missing(book)

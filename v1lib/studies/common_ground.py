@@ -17,6 +17,7 @@ from ..ledger import PAPERS, VERDICTS, Ledger
 RECORDING = ("02_readouts", "03_core_transfer", "04_predicting_video", "05_domain_transfer",
              "06_orientation_tuning", "07_freely_moving", "09_mousenet",
              "10_task_vs_data_cores")
+CORRELATION = "test correlation"  # the score of every model but the task networks' (RSA)
 PAPER_COLORS = {"lurz": "C0", "sinz": "C1", "xu": "C2", "shi": "C3"}
 VERDICT_COLORS = {"reproduced": "#4c9a2a", "not reproduced": "#c0392b",
                   "not testable here": "#9e9e9e"}
@@ -148,10 +149,11 @@ def summary_text(ledger: Ledger) -> str:
         if n:
             lines.append(f"* **{paper}**: of {n} claim{'s' if n > 1 else ''} tested, "
                          + ", ".join(f"{int(row[v])} {v}" for v in VERDICTS if row[v]) + ".")
-    m = ledger.models[np.isfinite(ledger.models.fraction_true.astype(float))]
+    m = ledger.models
+    m = m[np.isfinite(m.fraction_true.astype(float)) & (m.score == CORRELATION)]
     if len(m):
         best, worst = m.loc[m.fraction_true.idxmax()], m.loc[m.fraction_true.idxmin()]
         at = lambda r: f"the {r.model} (chapter {r.chapter[:2]}, {r.fraction_true:.2f})"
-        lines.append(f"\nClosest to its true ceiling (mean over replicates): {at(best)}; "
-                     f"farthest: {at(worst)}.")
+        lines.append(f"\nOf the models scored by test correlation, closest to its true ceiling "
+                     f"(mean over replicates): {at(best)}; farthest: {at(worst)}.")
     return "\n".join(lines) if lines else "No chapter has recorded under this profile yet."
