@@ -58,7 +58,8 @@ display(Markdown(
     f"Profile **{prof['name']}**: {len(book.models)} models and {len(book.claims)} claims from "
     f"{len(book.chapters)} chapters."
     + (f" **Not yet run under this profile:** {', '.join(gaps)}; run them first "
-       "(`python -m v1lib book --only NN`) and their rows join the tables."
+       f"(`python -m v1lib book --profile {prof['name']} --only NN`) and their rows join "
+       "the tables."
        if gaps else "")))
 
 # %% [markdown]
