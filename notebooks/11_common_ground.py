@@ -58,8 +58,8 @@ display(Markdown(
     f"Profile **{prof['name']}**: {len(book.models)} models and {len(book.claims)} claims from "
     f"{len(book.chapters)} chapters."
     + (f" **Not yet run under this profile:** {', '.join(gaps)}; run them first "
-       f"(`python -m v1lib book --profile {prof['name']} --only NN`) and their rows join "
-       "the tables."
+       f"(`python -m v1lib book --profile {prof['name']} --force --only NN 11`) and their rows "
+       "join the tables."
        if gaps else "")))
 
 # %% [markdown]
@@ -83,7 +83,8 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 0.3 * max(len(book.models), 3) + 1.2
                          layout="constrained")
 cg.ceiling_figure(book, "fraction_true", axes[0])
 cg.ceiling_figure(book, "fraction_observable", axes[1])
-axes[1].get_legend().remove()
+if axes[1].get_legend():
+    axes[1].get_legend().remove()
 
 # %% [markdown]
 # What a model costs against what it reaches: each point is one model of the

@@ -202,3 +202,31 @@ def test_the_closing_chapter_runs_again_when_a_chapter_records_anew(tmp_path):
                   [], results_dir=tmp_path)
     assert key("11_common_ground") != before["11_common_ground"]
     assert key("02_readouts") == before["02_readouts"]  # a recording chapter does not read it
+
+
+def test_costs_leave_out_a_frozen_core_whether_trained_now_or_reloaded(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    import torch.nn as nn
+
+    from v1lib.model_cache import costs
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.core, self.readout = nn.Linear(4, 4), nn.Linear(4, 2)
+
+        def n_parameters(self):
+            return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    history = xr.Dataset({"seconds": ("epoch", [1.0, 2.5])})
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"freeze_core": True}}))
+    reloaded = SimpleNamespace(model=Model(), history=history, folder=tmp_path)
+    trained = SimpleNamespace(model=Model(), history=history, folder=tmp_path)
+    trained.model.core.requires_grad_(False)  # as fit leaves it
+    assert costs(reloaded) == costs(trained) == {"parameters": 10, "train_seconds": 2.5}
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"freeze_core": False}}))
+    assert costs(reloaded)["parameters"] == 30
+    assert costs(SimpleNamespace(model=Model(), history=xr.Dataset(), folder=tmp_path)) == {
+        "parameters": 30, "train_seconds": 0.0}

@@ -47,10 +47,11 @@ class Claim:
 
 
 def change_claim(paper: str, claim: str, iv: Interval, reported: float, unit: str = "",
-                 replicates: str = "animals") -> Claim:
+                 replicates: str = "animals", published: str | None = None) -> Claim:
     """A claim of a change (a gain, a difference, a ratio minus one) of size
-    ``reported``, judged by our interval ``iv`` of the same change."""
-    published = f"{reported:+g}{unit}"
+    ``reported``, judged by our interval ``iv`` of the same change
+    (``published``: how to show the paper's number, default ``reported``)."""
+    published = published or f"{reported:+g}{unit}"
     ours = _ours(iv, unit, replicates)
     said = verdict(iv, reported, "the paper's change")
     if not iv.known:
@@ -72,7 +73,7 @@ def range_claim(paper: str, claim: str, iv: Interval, lo: float, hi: float, unit
     than twice the range (as precise as the spread of the paper's mice), not
     reproduced where it lies outside it."""
     published = f"{lo:g}–{hi:g}{unit}"
-    ours = _ours(iv, unit, replicates)
+    ours = _ours(iv, unit, replicates, signed=False)
     if not iv.known:
         return Claim(paper, claim, published, ours, UNTESTABLE,
                      "One replicate gives no interval." if iv.n == 1 else
@@ -96,7 +97,8 @@ def direction_claim(paper: str, claim: str, iv: Interval, sign: int,
     want = "a gain" if sign > 0 else "a loss"
     ours = _ours(iv, replicates=replicates)
     if not iv.known:
-        return untestable(paper, claim, want, "One replicate gives no interval.", ours)
+        return untestable(paper, claim, want, "One replicate gives no interval." if iv.n == 1
+                          else "No replicate gives a value.", ours)
     if not iv.excludes(0):
         return untestable(paper, claim, want, "Our 95 % interval contains 0: not resolved at "
                           "this number of replicates.", ours)
@@ -111,12 +113,12 @@ def untestable(paper: str, claim: str, published: str, why: str, ours: str = "-"
     return Claim(paper, claim, published, ours, UNTESTABLE, why)
 
 
-def _ours(iv: Interval, unit: str = "", replicates: str = "animals") -> str:
+def _ours(iv: Interval, unit: str = "", replicates: str = "animals", signed: bool = True) -> str:
     if not np.isfinite(iv.mean):
         return "-"
     digits = 1 if unit.strip() == "%" else 3
     units = replicates[:-1] if iv.n == 1 and replicates.endswith("s") else replicates
-    return f"{iv.span(signed=True, digits=digits)}{unit} ({iv.n} {units})"
+    return f"{iv.span(signed=signed, digits=digits)}{unit} ({iv.n} {units})"
 
 
 MODEL_FIELDS = ("model", "paper", "data", "fraction_true", "fraction_true_lo",

@@ -54,7 +54,12 @@ def costs(fit) -> dict:
     ``seconds``; 0 when it was never trained)."""
     h = fit.history
     seconds = float(h.seconds.values[-1]) if "seconds" in h and h.sizes.get("epoch") else 0.0
-    return {"parameters": int(fit.model.n_parameters()), "train_seconds": seconds}
+    n = fit.model.n_parameters()
+    config = Path(fit.folder) / "config.json"
+    if config.is_file() and json.loads(config.read_text()).get("train", {}).get("freeze_core"):
+        # fit freezes the core while it trains; a model reloaded from disk is built trainable
+        n -= sum(p.numel() for p in fit.model.core.parameters() if p.requires_grad)
+    return {"parameters": int(n), "train_seconds": seconds}
 
 
 def build_model(tensors: dict[str, ScanTensors], config, seed: int) -> torch.nn.Module:

@@ -56,7 +56,8 @@ def model_table(ledger: Ledger) -> pd.DataFrame:
         "fraction of observable ceiling": [
             _span(*r) for r in m[["fraction_observable", "fraction_observable_lo",
                                   "fraction_observable_hi"]].values],
-        "replicates": [f"{int(n)} {u}" for n, u in zip(m.replicates, m.unit)],
+        "replicates": [f"{int(n)} {u[:-1] if int(n) == 1 else u}"
+                       for n, u in zip(m.replicates, m.unit)],
         "trainable parameters": [f"{p:,.0f}" if np.isfinite(p) else "-" for p in m.parameters],
         "training time": [_duration(s) for s in m.train_seconds]}).set_index(["chapter", "model"])
 

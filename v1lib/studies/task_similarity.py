@@ -22,6 +22,7 @@ import xarray as xr
 from .. import profiles, rsa
 from ..cache import cached_result
 from ..ledger import Claim, change_claim, data_name, untestable
+from ..model_cache import costs
 from ..models.normalizer import Normalizer
 from ..published import PUBLISHED
 from ..sim.scene_responses import scene_responses
@@ -155,7 +156,7 @@ def similarity_study(task_scans: dict, profile: str, seed: int, results_dir=None
         out[network] = ds.assign_attrs(network=tt.NETWORKS[network][0],
                                        n_parameters=run.model.n_parameters(),
                                        train_seconds=float(np.mean(
-                                           [r.history.seconds.values[-1] for r in instances])),
+                                           [costs(r)["train_seconds"] for r in instances])),
                                        input_size=s["input_size"])
     return out
 
@@ -247,15 +248,17 @@ def ledger_entries(results: dict[str, xr.Dataset], data, chance: float
                        "score": "RSA similarity to V1 (best population)"})
     ratio = PUBLISHED["shi_top1_mousenet"].value / PUBLISHED["shi_top1_vgg16"].value
     claim = "MouseNet reaches a fraction of the VGG network's object-recognition accuracy"
+    shown = f"{ratio - 1:+.2f} (ratio {ratio:.2f})"
     below = [ds.attrs["network"] for ds in results.values() if not _above_chance(ds, chance)]
     if below:
-        return models, [untestable("shi", claim, f"{ratio - 1:+.2f} (ratio {ratio:.2f})",
+        return models, [untestable("shi", claim, shown,
                                    f"{' and '.join(below)} not resolved above chance: not "
                                    "trained enough here for an accuracy ratio to mean anything")]
     iv = accuracy_ratio(results, chance)
     shifted = Interval(iv.mean - 1, iv.lo - 1, iv.hi - 1, iv.n)
     return models, [change_claim("shi", claim + " (accuracy above chance, ratio minus 1)",
-                                 shifted, ratio - 1, replicates="instance pairs")]
+                                 shifted, ratio - 1, replicates="instance pairs",
+                                 published=shown)]
 
 
 def _above_chance(ds: xr.Dataset, chance: float) -> bool:

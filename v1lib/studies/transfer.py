@@ -245,7 +245,7 @@ def ledger_entries(curve: xr.Dataset, data) -> tuple[list[dict], list[Claim]]:
     d = at_full.fraction_oracle.sel(condition="direct").values
     if not (np.isfinite(d).all() and (d > 0).all()):
         return models, [untestable("lurz", claim, GAIN.signed,
-                                   "Direct training scores at or below zero for some animal: no "
-                                   "relative change.")]
+                                   "Direct training scores at or below zero (or not at all) for "
+                                   "some animal: no relative change.")]
     return models, [change_claim("lurz", claim, _gain_at(curve, full, "fraction_oracle")[1],
                                  GAIN.value, " %")]
