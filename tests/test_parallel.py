@@ -102,7 +102,9 @@ def test_models_trained_side_by_side_equal_those_trained_one_after_another(
         monkeypatch.setenv(parallel.ENV, n)
         out[n] = readouts.readout_comparison(tiny_scans, "smoke", ["gaussian", "factorized"],
                                              tmp_path / n)
-    xr.testing.assert_identical(out["1"], out["2"])
+    # training's wall time is recorded beside the scores, and is all that may differ
+    assert all((o.train_seconds > 0).all() for o in out.values())
+    xr.testing.assert_identical(*(o.drop_vars("train_seconds") for o in out.values()))
     for a in (tmp_path / "1" / "models").iterdir():
         one = torch.load(a / "model.pt", weights_only=True)
         two = torch.load(tmp_path / "2" / "models" / a.name / "model.pt", weights_only=True)
