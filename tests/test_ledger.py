@@ -64,7 +64,7 @@ def study():
 
 def test_model_rows_average_seeds_within_animals():
     ds = study()
-    rows = ledger.model_rows(ds, "xu", "/some/where/mine.nc", {"a": "model A", "z": "absent"})
+    rows = ledger.model_rows(ds, "xu", "some/where/mine.nc", {"a": "model A", "z": "absent"})
     assert [r["model"] for r in rows] == ["model A"]  # a label the study lacks is skipped
     per_animal = ds.gt_ceiling_fraction.sel(variant="a").mean("seed").values
     expect = t_interval(per_animal)
@@ -182,7 +182,7 @@ def test_readout_claim_pairs_animals_and_refuses_a_negative_reference():
                        "gt_ceiling_fraction": (("variant", "animal"), fo * 0.9),
                        "epochs": (("variant", "animal"), np.full((2, 3), 10.0))},
                       coords={"variant": ["gaussian", "factorized"], "animal": ["a", "b", "c"]})
-    models, claims = readouts.ledger_entries(comp, "/home/me/scans.nc")
+    models, claims = readouts.ledger_entries(comp, "recordings/mouse1/scans.nc")
     assert [m["data"] for m in models] == ["scans.nc"] * 2  # no folder of the user's
     assert claims[0].verdict == ledger.REPRODUCED  # +17 % resolved, the paper's +7 % direction
     comp["fraction_oracle"][1, 0] = -0.1
