@@ -5,6 +5,8 @@
 PYTHON  ?= python3.11
 VENV    ?= .venv
 PROFILE ?= auto
+# test processes (pytest-xdist): each test file runs whole in one of them
+TEST_WORKERS ?= 2
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
@@ -46,10 +48,10 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check v1lib tests notebooks benchmarks
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check v1lib tests notebooks benchmarks

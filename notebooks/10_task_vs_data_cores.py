@@ -25,8 +25,8 @@
 # computed what mouse V1 computes, they should be a good core too.
 #
 # Here the two task-trained networks of chapter 9 are frozen and each gets a
-# new Gaussian readout on every held-out animal of chapter 3, at the same
-# fractions of its training data, beside chapter 3's transferred data-driven
+# new Gaussian readout on every held-out animal of chapter 3, at fractions of
+# its training data from chapter 3's, beside chapter 3's transferred data-driven
 # core and direct training. The simulated V1 knows its own features, so a
 # fifth line shows what a perfect core would give: the readout on the
 # simulator's true feature bank (chapter 2's upper bound).
@@ -115,6 +115,7 @@ task_curve = tc.task_core_curve(scans, runs, populations, profile, results_dir=r
                                 device=device, model=gaussian)
 data_curve, data_cores = transfer.transfer_curve(scans, profile, results_dir=results_dir,
                                                  device=device, model=gaussian)
+data_curve = data_curve.sel(fraction=task_curve.fraction)  # the task cores' fractions
 curve = xr.concat([data_curve.drop_vars("seed"), task_curve.drop_vars("instance")], "condition")
 bound = (upper_bound.upper_bounds({"data": scans}, profile, results_dir, device, gaussian)["data"]
          if upper_bound.available(scans) else None)

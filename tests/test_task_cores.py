@@ -12,6 +12,7 @@ from v1lib.models.task_core import TaskCore, TaskCoreConfig
 from v1lib.models.vgg import VGGConfig
 from v1lib.studies import task_cores as tc
 from v1lib.studies import task_training as tt
+from v1lib.studies.static import study_settings
 from v1lib.train import TrainConfig
 
 MOUSE = MouseNetConfig(width=0.125, input_size=32, classes=2).to_dict()
@@ -137,3 +138,16 @@ def test_the_chosen_populations_are_the_best_on_validation():
                      coords={"network": ["mousenet", "vgg"],
                              "populations": ["VISp4", "VISp4+VISp5", "conv1_2"]})
     assert tc.chosen(sel) == {"mousenet": ["VISp4", "VISp5"], "vgg": ["conv1_2"]}
+
+
+def test_the_task_cores_fractions_are_some_of_chapter_3s(monkeypatch):
+    ch3 = sorted(study_settings("cpu")["fractions"])
+    assert tc.curve_fractions("smoke") == sorted(study_settings("smoke")["fractions"])
+    chosen = tc.curve_fractions("cpu")
+    assert chosen == sorted(chosen) and set(chosen) <= set(ch3) and max(chosen) == 1.0
+    section = {**tc.profiles.settings("cpu", "task_models"), "core_fractions": [0.3, 1.0]}
+    real = tc.profiles.settings
+    monkeypatch.setattr(tc.profiles, "settings", lambda profile, name: section
+                        if name == "task_models" else real(profile, name))
+    with pytest.raises(ValueError, match=r"'core_fractions' \[0.3\] are not among"):
+        tc.curve_fractions("cpu")

@@ -109,6 +109,42 @@ def test_task_settings_are_checked(monkeypatch):
         tt.settings("smoke")
 
 
+def test_a_network_may_train_with_its_own_options(monkeypatch):
+    s = tt.profiles.settings("smoke", tt.SECTION)
+    own = {**s, "networks": {"mousenet": {**s["networks"]["mousenet"], "train": {"lr": 0.01}},
+                             "vgg": s["networks"]["vgg"]}}
+    monkeypatch.setattr(tt.profiles, "settings", lambda profile, section: own)
+    assert tt.configs("smoke", "mousenet")[1].lr == 0.01
+    assert tt.configs("smoke", "vgg")[1].lr == s["train"]["lr"]
+    own["networks"]["mousenet"]["train"] = {"learning_rate": 0.01}
+    with pytest.raises(ValueError, match="mousenet.*learning_rate"):
+        tt.configs("smoke", "mousenet")
+    own["networks"]["mousenet"]["train"] = 0.01
+    with pytest.raises(ValueError, match="mousenet: 'train' must be a mapping"):
+        tt.configs("smoke", "mousenet")
+
+
+def test_instances_trained_side_by_side_equal_those_trained_in_turn(monkeypatch, tmp_path):
+    s = {"networks": {"vgg": {"width": 0.0625, "blocks": [1, 1], "channels": [64, 128],
+                              "hidden": 8}},
+         "input_size": 32, "train": {"batch_size": 16, "lr": 0.01, "patience": 100},
+         "snapshots": [0, 2], "instances": 2}
+    monkeypatch.setattr(tt.profiles, "settings", lambda profile, section: s)
+    scans = {"objects": _task()}
+    monkeypatch.setenv("V1LIB_WORKERS", "2")
+    side = tt.runs(scans, "smoke", 0, tmp_path / "side")["vgg"]
+    monkeypatch.setenv("V1LIB_WORKERS", "1")
+    turn = tt.runs(scans, "smoke", 0, tmp_path / "turn")["vgg"]
+    assert len(side) == len(turn) == 2 and side[0].folder.name != side[1].folder.name
+    for a, b in zip(side, turn):
+        assert a.folder.name == b.folder.name
+        for p, q in zip(a.at_epoch(2).state_dict().values(), b.at_epoch(2).state_dict().values()):
+            assert torch.equal(p, q)
+    stamp = (side[1].folder / "model.pt").stat().st_mtime_ns
+    assert tt.runs(scans, "smoke", 0, tmp_path / "side")["vgg"][1].folder == side[1].folder
+    assert (side[1].folder / "model.pt").stat().st_mtime_ns == stamp  # reloaded, not retrained
+
+
 @pytest.fixture(scope="module")
 def scenes(tiny_config):
     return scene_responses(tiny_config, seed=3, images=12, repeats=4)

@@ -1,8 +1,9 @@
 """Chapter 10: task-driven against data-driven cores (Lurz et al. 2021; Shi et
 al. 2022). The task networks of chapter 9 (MouseNet and the VGG-style network,
 trained on the object task) are frozen and given a Gaussian readout on each
-held-out animal of chapter 3, at the same fractions of its training data;
-beside them, chapter 3's data-driven transferred core and direct training.
+held-out animal of chapter 3, at some or all of chapter 3's fractions of its
+training data (:func:`curve_fractions`); beside them, chapter 3's data-driven
+transferred core and direct training.
 
 Which populations a task core offers the readout is chosen once per network on
 the validation tier of the first held-out animal, with all of its training
@@ -25,6 +26,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from .. import profiles
 from ..cache import cached_result
 from ..ledger import Claim, change_claim, model_rows, untestable
 from ..model_cache import costs, fit_cached
@@ -134,13 +136,26 @@ def chosen(selection: xr.Dataset) -> dict[str, list[str]]:
     return out
 
 
+def curve_fractions(profile: str) -> list[float]:
+    """The fractions of training data at which the task cores get readouts: the
+    ``task_models`` section's ``core_fractions`` (some of chapter 3's), or all of
+    chapter 3's."""
+    ch3 = sorted(study_settings(profile)["fractions"])
+    chosen = profiles.settings(profile, tt.SECTION).get("core_fractions") or ch3
+    extra = [f for f in chosen if f not in ch3]
+    if extra:
+        raise ValueError(f"profile '{profiles.resolve(profile)}', section '{tt.SECTION}': "
+                         f"'core_fractions' {extra} are not among chapter 3's fractions {ch3}")
+    return sorted(chosen)
+
+
 def task_core_curve(scans, runs: dict, populations: dict[str, list[str]], profile: str,
                     fractions=None, results_dir=None, device="cpu",
                     model: dict | None = None) -> xr.Dataset:
     """Test scores of each frozen task core with a new readout, per network
     (``condition``), fraction of training data and held-out animal."""
     st = study_settings(profile)
-    fractions = sorted(fractions or st["fractions"])
+    fractions = sorted(fractions or curve_fractions(profile))
     reps = replicates(scans, st)
     seeds = dict(reps)
     instance = {a: k % len(next(iter(runs.values()))) for k, (a, _) in enumerate(reps)}

@@ -21,7 +21,7 @@ import xarray as xr
 
 from .. import profiles, rsa
 from ..cache import cached_result
-from ..ledger import Claim, change_claim, data_name, untestable
+from ..ledger import Claim, change_claim, model_rows, untestable
 from ..model_cache import costs
 from ..models.normalizer import Normalizer
 from ..published import PUBLISHED
@@ -233,19 +233,12 @@ def ledger_entries(results: dict[str, xr.Dataset], data, chance: float
     population's similarity to V1 as a fraction of the noise-free model's (true)
     and of the split-half noise ceiling (observable); MouseNet's accuracy
     relative to the VGG-style network's."""
-    models = []
-    for ds in results.values():
-        sim = ds.similarity.isel(epoch=-1).sel(population=best_population(ds)).values
-        t = t_interval(sim / float(ds.truth))
-        o = t_interval(sim / float(ds.ceiling_spearman_brown))
-        models.append({"model": f"{ds.attrs['network']} (task-trained)", "paper": "shi",
-                       "data": data_name(data), "fraction_true": t.mean, "fraction_true_lo": t.lo,
-                       "fraction_true_hi": t.hi, "fraction_observable": o.mean,
-                       "fraction_observable_lo": o.lo, "fraction_observable_hi": o.hi,
-                       "parameters": float(ds.attrs["n_parameters"]),
-                       "train_seconds": float(ds.attrs.get("train_seconds", np.nan)),
-                       "replicates": t.n, "unit": "instances",
-                       "score": "RSA similarity to V1 (best population)"})
+    scores = xr.concat([_ledger_scores(ds) for ds in results.values()], "network")
+    models = model_rows(scores, "shi", data,
+                        {ds.attrs["network"]: f"{ds.attrs['network']} (task-trained)"
+                         for ds in results.values()},
+                        dim="network", unit="instance", true="true", observable="observable",
+                        score="RSA similarity to V1 (best population)")
     ratio = PUBLISHED["shi_top1_mousenet"].value / PUBLISHED["shi_top1_vgg16"].value
     claim = "MouseNet reaches a fraction of the VGG network's object-recognition accuracy"
     shown = f"{ratio - 1:+.2f} (ratio {ratio:.2f})"
@@ -259,6 +252,17 @@ def ledger_entries(results: dict[str, xr.Dataset], data, chance: float
     return models, [change_claim("shi", claim + " (accuracy above chance, ratio minus 1)",
                                  shifted, ratio - 1, replicates="instance pairs",
                                  published=shown)]
+
+
+def _ledger_scores(ds: xr.Dataset) -> xr.Dataset:
+    """Per instance, the most V1-like population's final similarity as a fraction
+    of the noise-free rates' (true) and of the split-half ceiling (observable)."""
+    sim = ds.similarity.isel(epoch=-1).sel(population=best_population(ds), drop=True)
+    return xr.Dataset({"true": sim / float(ds.truth),
+                       "observable": sim / float(ds.ceiling_spearman_brown),
+                       "parameters": float(ds.attrs["n_parameters"]),
+                       "train_seconds": float(ds.attrs.get("train_seconds", np.nan))}
+                      ).expand_dims(network=[ds.attrs["network"]])
 
 
 def _above_chance(ds: xr.Dataset, chance: float) -> bool:

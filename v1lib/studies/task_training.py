@@ -27,6 +27,7 @@ from ..model_cache import TRAINING_VERSION, build_model, check_folder, run_confi
 from ..models.mousenet import MouseNetConfig
 from ..models.vgg import VGGConfig
 from ..objectives import CrossEntropy
+from ..parallel import run_jobs
 from ..tasks import at_size, task_tensors
 from ..tensors import ScanTensors, data_fingerprint
 from ..train import TrainConfig, fit
@@ -66,17 +67,24 @@ def settings(profile: str) -> dict:
 
 
 def configs(profile: str, network: str):
-    """The model and training configuration of ``network`` under ``profile``;
-    training runs to the last snapshot epoch."""
+    """The model and training configuration of ``network`` under ``profile``:
+    the section's ``train`` options, updated by the network's own ``train``
+    (its options beside the model's); training runs to the last snapshot epoch."""
     if network not in NETWORKS:
         raise ValueError(f"unknown task network '{network}'; choose from {list(NETWORKS)}")
     s = settings(profile)
     where = f"profile '{profiles.resolve(profile)}', section '{SECTION}'"
     options = dict(s["networks"].get(network) or {})
+    own_train = options.pop("train", None) or {}
+    if not isinstance(own_train, dict):
+        raise ValueError(f"{where}, {network}: 'train' must be a mapping of training options "
+                         f"(e.g. {{lr: 0.003}}), got {own_train!r}")
     if network == "mousenet":
         options["input_size"] = s["input_size"]
     model = NETWORKS[network][1].from_dict(options, f"{where}, {network}")
-    train = TrainConfig.from_dict({**s["train"], "max_epochs": max(s["snapshots"][-1], 1)}, where)
+    train = TrainConfig.from_dict({**s["train"], **own_train,
+                                   "max_epochs": max(s["snapshots"][-1], 1)},
+                                  f"{where}, {network}")
     return model, train
 
 
@@ -106,19 +114,34 @@ def _snapshot(folder: Path, epoch: int) -> Path:
     return Path(folder) / f"epoch_{epoch:03d}.pt"
 
 
-def train_task(scans: dict[str, xr.Dataset], model_config, train_config: TrainConfig, seed: int,
-               snapshots, input_size: int = 64, results_dir=None, device="cpu",
-               show_progress: bool = False) -> TaskRun:
-    """Train (or resume, or reload) a classifier on task data ``scans`` shown at
-    ``input_size`` px, keeping its weights after each epoch of ``snapshots``;
-    cached under ``results/models/<hash>``."""
+def _prepared(scans, model_config, train_config: TrainConfig, seed: int, snapshots,
+              input_size: int, results_dir, device):
+    """The scans at ``input_size``, the snapshot epochs and the run's cache folder."""
     snaps = tuple(sorted(set(snapshots) | {0}))
     scans = {name: at_size(ds, input_size) for name, ds in scans.items()}
     key = {"version": TRAINING_VERSION, "data": data_fingerprint(scans), "input_size": input_size,
            "model": model_config.to_dict(), "model_class": type(model_config).__name__,
            "train": dataclasses.asdict(train_config), "objective": dataclasses.asdict(OBJECTIVE),
            "seed": seed, "snapshots": list(snaps), "device": torch.device(device).type}
-    folder = paths.results_dir(results_dir) / "models" / config_hash(key)
+    return scans, snaps, paths.results_dir(results_dir) / "models" / config_hash(key)
+
+
+def is_trained(scans, model_config, train_config: TrainConfig, seed: int, snapshots,
+               input_size: int = 64, results_dir=None, device="cpu") -> bool:
+    """Whether :func:`train_task` with these arguments would only reload."""
+    folder = _prepared(scans, model_config, train_config, seed, snapshots, input_size,
+                       results_dir, device)[2]
+    return (folder / "model.pt").is_file()
+
+
+def train_task(scans: dict[str, xr.Dataset], model_config, train_config: TrainConfig, seed: int,
+               snapshots, input_size: int = 64, results_dir=None, device="cpu",
+               show_progress: bool = False) -> TaskRun:
+    """Train (or resume, or reload) a classifier on task data ``scans`` shown at
+    ``input_size`` px, keeping its weights after each epoch of ``snapshots``;
+    cached under ``results/models/<hash>``."""
+    scans, snaps, folder = _prepared(scans, model_config, train_config, seed, snapshots,
+                                     input_size, results_dir, device)
     tensors = {name: task_tensors(ds, device) for name, ds in scans.items()}
     model = build_model(tensors, model_config, seed).to(device)
     if not (folder / "model.pt").is_file():
@@ -165,16 +188,24 @@ def _train(model, tensors, scans, model_config, train_config, seed, snaps, folde
 
 def runs(task_scans: dict, profile: str, seed: int, results_dir=None,
          device="cpu") -> dict[str, list[TaskRun]]:
-    """Every instance of every task network of the profile, trained or reloaded
-    (instance k from :func:`instance_seed`)."""
+    """Every instance of every task network of the profile (instance k from
+    :func:`instance_seed`). Those not trained yet train side by side
+    (:func:`v1lib.parallel.run_jobs`); then all are reloaded here."""
     s = settings(profile)
-    out = {}
-    for network in s["networks"]:
+    task_scans = {name: at_size(ds, s["input_size"]) for name, ds in task_scans.items()}  # once
+
+    def arguments(network, k):
         model_cfg, train_cfg = configs(profile, network)
-        out[network] = [train_task(task_scans, model_cfg, train_cfg, instance_seed(seed, k),
-                                   s["snapshots"], s["input_size"], results_dir, device)
-                        for k in range(s["instances"])]
-    return out
+        return (task_scans, model_cfg, train_cfg, instance_seed(seed, k), s["snapshots"],
+                s["input_size"], results_dir, device)
+
+    jobs = [(n, k) for n in s["networks"] for k in range(s["instances"])]
+    todo = [job for job in jobs if not is_trained(*arguments(*job))]
+    if todo:  # the results are folders: train in the workers, reload below
+        run_jobs(lambda n, k: train_task(*arguments(n, k)).folder, todo, device,
+                 desc="task networks", unit="network")
+    return {n: [train_task(*arguments(n, k)) for k in range(s["instances"])]
+            for n in s["networks"]}
 
 
 def instance_seed(seed: int, instance: int) -> int:
