@@ -25,9 +25,10 @@
 # computed what mouse V1 computes, they should be a good core too.
 #
 # Here the two task-trained networks of chapter 9 are frozen and each gets a
-# new Gaussian readout on every held-out animal of chapter 3, at fractions of
-# its training data from chapter 3's, beside chapter 3's transferred data-driven
-# core and direct training. The simulated V1 knows its own features, so a
+# new Gaussian readout on every held-out animal of chapter 3, at some or all of
+# chapter 3's fractions of its training data (the profile's `core_fractions`),
+# beside chapter 3's transferred data-driven core and direct training at the
+# same fractions. The simulated V1 knows its own features, so a
 # fifth line shows what a perfect core would give: the readout on the
 # simulator's true feature bank (chapter 2's upper bound).
 #
@@ -159,8 +160,8 @@ display(Markdown(tc.ranking_text(curve)))
 display(Markdown(tc.claims_text(curve)))
 
 # %% [markdown]
-# The same comparison at every amount of data, held-out animal by held-out
-# animal: how much better (or worse) the data-driven core does than each
+# The same comparison at each amount of data the task cores were read out
+# at, held-out animal by held-out animal: how much better (or worse) the data-driven core does than each
 # task-driven one.
 
 # %%

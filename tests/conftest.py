@@ -1,3 +1,4 @@
+import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,12 @@ TINY = {
     "n_animals": 2, "n_train": 60, "n_validation": 10, "n_test_images": 12, "test_repeats": 4,
     "population": {"n_neurons": 60},
 }
+
+
+# Under pytest-xdist the test processes already share the cores: a sweep in one of
+# them runs its jobs in turn (tests that are about side-by-side jobs set this).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("V1LIB_WORKERS", "1")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -143,11 +143,13 @@ def test_the_chosen_populations_are_the_best_on_validation():
 def test_the_task_cores_fractions_are_some_of_chapter_3s(monkeypatch):
     ch3 = sorted(study_settings("cpu")["fractions"])
     assert tc.curve_fractions("smoke") == sorted(study_settings("smoke")["fractions"])
-    chosen = tc.curve_fractions("cpu")
-    assert chosen == sorted(chosen) and set(chosen) <= set(ch3) and max(chosen) == 1.0
-    section = {**tc.profiles.settings("cpu", "task_models"), "core_fractions": [0.3, 1.0]}
+    section = {**tc.profiles.settings("cpu", "task_models"), "core_fractions": [1.0, ch3[0]]}
     real = tc.profiles.settings
     monkeypatch.setattr(tc.profiles, "settings", lambda profile, name: section
                         if name == "task_models" else real(profile, name))
-    with pytest.raises(ValueError, match=r"'core_fractions' \[0.3\] are not among"):
-        tc.curve_fractions("cpu")
+    assert tc.curve_fractions("cpu") == [ch3[0], 1.0]
+    for bad, message in (([0.3, 1.0], r"\[0.3\] are not among"), ([ch3[0]], "must include all data"),
+                         (0.25, "must be a list")):
+        section["core_fractions"] = bad
+        with pytest.raises(ValueError, match=f"'core_fractions'.*{message}"):
+            tc.curve_fractions("cpu")

@@ -131,8 +131,16 @@ def test_instances_trained_side_by_side_equal_those_trained_in_turn(monkeypatch,
          "snapshots": [0, 2], "instances": 2}
     monkeypatch.setattr(tt.profiles, "settings", lambda profile, section: s)
     scans = {"objects": _task()}
+    calls, run_jobs = [], tt.parallel.run_jobs
+
+    def spy(fn, jobs, device, **kw):
+        calls.append((list(jobs), tt.parallel.workers(device, len(jobs))))
+        return run_jobs(fn, jobs, device, **kw)
+
+    monkeypatch.setattr(tt.parallel, "run_jobs", spy)
     monkeypatch.setenv("V1LIB_WORKERS", "2")
     side = tt.runs(scans, "smoke", 0, tmp_path / "side")["vgg"]
+    assert calls == [([("vgg", 0), ("vgg", 1)], 2)]  # both instances at once
     monkeypatch.setenv("V1LIB_WORKERS", "1")
     turn = tt.runs(scans, "smoke", 0, tmp_path / "turn")["vgg"]
     assert len(side) == len(turn) == 2 and side[0].folder.name != side[1].folder.name
@@ -143,6 +151,7 @@ def test_instances_trained_side_by_side_equal_those_trained_in_turn(monkeypatch,
     stamp = (side[1].folder / "model.pt").stat().st_mtime_ns
     assert tt.runs(scans, "smoke", 0, tmp_path / "side")["vgg"][1].folder == side[1].folder
     assert (side[1].folder / "model.pt").stat().st_mtime_ns == stamp  # reloaded, not retrained
+    assert len(calls) == 2  # the side-by-side and the in-turn runs; nothing left to train after
 
 
 @pytest.fixture(scope="module")

@@ -142,10 +142,14 @@ def curve_fractions(profile: str) -> list[float]:
     chapter 3's."""
     ch3 = sorted(study_settings(profile)["fractions"])
     chosen = profiles.settings(profile, tt.SECTION).get("core_fractions") or ch3
+    where = f"profile '{profiles.resolve(profile)}', section '{tt.SECTION}': 'core_fractions'"
+    if not isinstance(chosen, list):
+        raise ValueError(f"{where} must be a list of chapter 3's fractions {ch3}, got {chosen!r}")
     extra = [f for f in chosen if f not in ch3]
     if extra:
-        raise ValueError(f"profile '{profiles.resolve(profile)}', section '{tt.SECTION}': "
-                         f"'core_fractions' {extra} are not among chapter 3's fractions {ch3}")
+        raise ValueError(f"{where} {extra} are not among chapter 3's fractions {ch3}")
+    if ch3[-1] not in chosen:  # the claims are made at all data
+        raise ValueError(f"{where} must include all data ({ch3[-1]}), got {chosen}")
     return sorted(chosen)
 
 

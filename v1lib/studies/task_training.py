@@ -20,14 +20,13 @@ from pathlib import Path
 import torch
 import xarray as xr
 
-from .. import paths, profiles, torchfile
+from .. import parallel, paths, profiles, torchfile
 from ..cache import atomic_path, config_hash, netcdf_attrs, provenance, write_json_atomic
 from ..locking import locked
 from ..model_cache import TRAINING_VERSION, build_model, check_folder, run_config
 from ..models.mousenet import MouseNetConfig
 from ..models.vgg import VGGConfig
 from ..objectives import CrossEntropy
-from ..parallel import run_jobs
 from ..tasks import at_size, task_tensors
 from ..tensors import ScanTensors, data_fingerprint
 from ..train import TrainConfig, fit
@@ -202,7 +201,7 @@ def runs(task_scans: dict, profile: str, seed: int, results_dir=None,
     jobs = [(n, k) for n in s["networks"] for k in range(s["instances"])]
     todo = [job for job in jobs if not is_trained(*arguments(*job))]
     if todo:  # the results are folders: train in the workers, reload below
-        run_jobs(lambda n, k: train_task(*arguments(n, k)).folder, todo, device,
+        parallel.run_jobs(lambda n, k: train_task(*arguments(n, k)).folder, todo, device,
                  desc="task networks", unit="network")
     return {n: [train_task(*arguments(n, k)) for k in range(s["instances"])]
             for n in s["networks"]}
