@@ -161,8 +161,8 @@ display(Markdown(tc.claims_text(curve)))
 
 # %% [markdown]
 # The same comparison at each amount of data the task cores were read out
-# at, held-out animal by held-out animal: how much better (or worse) the data-driven core does than each
-# task-driven one.
+# at, held-out animal by held-out animal: how much better (or worse) the
+# data-driven core does than each task-driven one.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True, layout="constrained")
