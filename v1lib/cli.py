@@ -311,6 +311,10 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):  # end their lines before ours
+            bar.close()
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, ChapterError) as err:
