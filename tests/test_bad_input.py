@@ -280,6 +280,10 @@ CASES = [
     ("book-results-dir-a-file", None, "book --profile smoke --results-dir {tmp}/afile", 1,
      ["--results-dir", "afile"]),
     ("book-unknown-option", None, "book --profiel smoke", 2, ["--profiel"]),
+    ("book-unknown-executor", None, "book --profile smoke --executor threads --no-html", 1,
+     ["--executor", "'threads'", "dask:N"]),
+    ("book-no-dask-workers", None, "book --profile smoke --executor dask:0 --no-html", 1,
+     ["--executor", "'dask:0'", "positive integer"]),
     ("no-command", None, "", 2, ["command"]),
 ]
 

@@ -1,7 +1,7 @@
 """Command line: ``python -m v1lib <command>``.
 
   simulate static|video|freely-moving|objects --seed N [--config FILE] --out FILE.nc
-  book [--profile P] [--only CHAPTER ...] [--force] [--no-html]
+  book [--profile P] [--only CHAPTER ...] [--force] [--no-html] [--executor E]
   data NAME                       (make or fetch a dataset of the manifest)
   fit --data NAME_OR_FILE --model gaussian|factorized|point|recurrent|ln [--shifter] [--modulator]
       [--no-grid] --profile P --seed N --out DIR [--restart] [--device D] [--tier T]
@@ -16,12 +16,13 @@ option, file or variable: exit code 1 for bad input, 2 for a bad command line,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from . import checks
+from . import checks, cluster
 from .checks import InputError
 
 # the multimodal model's behaviour feature sets (v1lib.models.multimodal.FEATURE_SETS)
@@ -74,6 +75,9 @@ def _book(args) -> int:
 
     if args.results_dir:
         checks.output_folder(args.results_dir, "--results-dir")
+    if args.executor:  # the chapters' kernels inherit it
+        cluster.executor(args.executor, source="--executor")
+        os.environ[cluster.ENV] = args.executor
     book.run(profile=args.profile, only=args.only, force=args.force,
              results_dir=args.results_dir)
     if not args.no_html:
@@ -260,6 +264,9 @@ def _parser() -> argparse.ArgumentParser:
     bk.add_argument("--force", action="store_true", help="re-execute even if unchanged")
     bk.add_argument("--no-html", action="store_true", help="execute only, do not build HTML")
     bk.add_argument("--results-dir", help="results folder (default: results/)")
+    bk.add_argument("--executor", help="where the fits of a sweep run: processes (default: "
+                    "forked on this machine), dask or dask:N (a local Dask cluster), a "
+                    "scheduler address (tcp://host:8786) or slurm:N (N SLURM jobs)")
     bk.set_defaults(func=_book)
 
     dt = sub.add_parser("data", help="make or fetch a dataset of data_manifest.yaml")

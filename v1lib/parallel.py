@@ -12,6 +12,8 @@ floating-point sums, which the thread count changes, is the same. Workers are
 forked, so they see the calling process's data (the scans) without copying, and
 only a job's arguments and result cross between processes. On a GPU, jobs run
 one after the other in the calling process (a forked process cannot use CUDA).
+``$V1LIB_EXECUTOR`` sends the jobs to a Dask cluster instead
+(:mod:`v1lib.cluster`), on this machine or many, on CPUs or GPUs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from . import cluster
 from .progress import progress
 
 ENV = "V1LIB_WORKERS"  # the number of worker processes, where set
@@ -37,7 +40,7 @@ def workers(device="cpu", jobs: int | None = None) -> int:
     """How many jobs run at once: on a CPU, ``$V1LIB_WORKERS`` or the number of
     cores the process may use (at most :data:`MAX_WORKERS`), and never more than
     ``jobs``; 1 on a GPU and inside a worker."""
-    if _IN_WORKER or torch.device(device).type != "cpu":
+    if _IN_WORKER or cluster.IN_WORKER or torch.device(device).type != "cpu":
         return 1
     env = os.environ.get(ENV, "").strip()
     if env:
@@ -80,9 +83,14 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], device="cpu", desc: str = "job
     A job's exception (an interrupt included) is raised here once the jobs
     already running have finished, so their results stay wherever they save
     them; jobs not yet started are dropped. A worker that dies raises
-    ``BrokenProcessPool``."""
+    ``BrokenProcessPool``. With ``$V1LIB_EXECUTOR`` set, the jobs run on that
+    Dask cluster (:func:`v1lib.cluster.run_jobs`)."""
     global _TASK
     jobs = list(jobs)
+    spec = None if _IN_WORKER or cluster.IN_WORKER or not jobs else cluster.executor()
+    if spec is not None:
+        return cluster.run_jobs(fn, jobs, spec, desc=desc, unit=unit, show_progress=show_progress,
+                                local_workers=workers("cpu"))
     n = workers(device, len(jobs))
     if n == 1:
         with threads(1):
