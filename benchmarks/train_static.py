@@ -1,7 +1,7 @@
 """Benchmark: training speed of the static-image models.
 
     python benchmarks/train_static.py [--profile cpu|gpu|smoke] [--variant gaussian_full]
-                                      [--steps 20] [--no-convergence]
+                                      [--steps 20] [--no-convergence] [--data NAME]
 
 Prints, for the profile's model and data (the first animal of the comparison):
 
@@ -42,12 +42,13 @@ def main() -> None:
     ap.add_argument("--variant", default="gaussian_full")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--no-convergence", action="store_true")
+    ap.add_argument("--data", help="dataset (default: the profile's)")
     args = ap.parse_args()
 
     prof = profiles.load(args.profile)
     device = profiles.device(prof["parameters"].get("device", "auto"))
     settings = study_settings(args.profile)
-    scans = load(prof["parameters"]["data"], show_progress=False)
+    scans = load(args.data or prof["parameters"]["data"], show_progress=False)
     first = replicates(scans, settings)[0][0]  # chapter 2 trains one model per animal
     scans = {first: scans[first]}
     model_cfg, train_cfg = variant_config(args.profile, args.variant)
