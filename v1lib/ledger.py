@@ -75,9 +75,7 @@ def range_claim(paper: str, claim: str, iv: Interval, lo: float, hi: float, unit
     published = f"{lo:g}–{hi:g}{unit}"
     ours = _ours(iv, unit, replicates, signed=False)
     if not iv.known:
-        return Claim(paper, claim, published, ours, UNTESTABLE,
-                     "One replicate gives no interval." if iv.n == 1 else
-                     "No replicate gives a value.")
+        return untestable(paper, claim, published, _no_interval(iv), ours)
     if iv.hi < lo or iv.lo > hi:
         side = "below" if iv.hi < lo else "above"
         return Claim(paper, claim, published, ours, NOT_REPRODUCED,
@@ -97,8 +95,7 @@ def direction_claim(paper: str, claim: str, iv: Interval, sign: int,
     want = "a gain" if sign > 0 else "a loss"
     ours = _ours(iv, replicates=replicates)
     if not iv.known:
-        return untestable(paper, claim, want, "One replicate gives no interval." if iv.n == 1
-                          else "No replicate gives a value.", ours)
+        return untestable(paper, claim, want, _no_interval(iv), ours)
     if not iv.excludes(0):
         return untestable(paper, claim, want, "Our 95 % interval contains 0: not resolved at "
                           "this number of replicates.", ours)
@@ -106,6 +103,10 @@ def direction_claim(paper: str, claim: str, iv: Interval, sign: int,
     return Claim(paper, claim, want, ours, REPRODUCED if same else NOT_REPRODUCED,
                  f"Our 95 % interval excludes 0 {'in' if same else 'against'} the paper's "
                  "direction.")
+
+
+def _no_interval(iv: Interval) -> str:
+    return "One replicate gives no interval." if iv.n == 1 else "No replicate gives a value."
 
 
 def untestable(paper: str, claim: str, published: str, why: str, ours: str = "-") -> Claim:
