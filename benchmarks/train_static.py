@@ -6,7 +6,9 @@
 Prints, for the profile's model and data (the first animal of the comparison):
 
 * throughput: images per second of training steps alone (forward, backward,
-  Adam; one batch of every scan per step), after a warm-up;
+  Adam; one batch of every scan per step), after a warm-up; the FLOP/s that
+  makes (counted by torch's FLOP counter: convolutions and matrix products)
+  against the rate of a float32 matrix product measured in the same process;
 * readout-only throughput: the same steps on a frozen core whose features are
   computed once (how transfer readouts train);
 * evaluation throughput: images per second of prediction;
@@ -20,6 +22,7 @@ import argparse
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from v1lib import profiles
 from v1lib.datasets import load
@@ -34,6 +37,19 @@ from v1lib.train import fit
 def sync(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
+
+
+def matmul_peak(device, n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a float32 n x n matrix product on ``device`` (the reference rate)."""
+    a = torch.randn(n, n, device=device)
+    for _ in range(2):
+        a @ a
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ a
+    sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -87,6 +103,13 @@ def main() -> None:
     dt = time.perf_counter() - t0
     print(f"training: {args.steps * B * len(tensors) / dt:,.0f} images/s "
           f"({1000 * dt / args.steps:.0f} ms per step of {len(tensors)} x {B} images)")
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops()
+    achieved, peak = flops * args.steps / dt, matmul_peak(device)
+    print(f"achieved: {achieved / 1e9:,.1f} GFLOP/s ({flops / (B * len(tensors)) / 1e6:,.0f} "
+          f"MFLOP per image, forward and backward), {100 * achieved / peak:.1f} % of this "
+          f"device's float32 matmul rate, measured here: {peak / 1e9:,.0f} GFLOP/s")
 
     # readout-only training on a frozen core reads features computed once (transfer)
     feats = core_features(model, tensors)
