@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .config import load_yaml
+
 TABLES = Path(__file__).parent / "tables" / "mousenet_anatomy.yaml"
 SECTIONS = ("neurons", "hierarchy", "connectivity", "interlaminar_width",
             "connection_probability_75um", "interareal", "surface_area_mm2", "lgn", "grids",
@@ -179,7 +181,7 @@ def _validate(t: Tables) -> None:
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, mtime_ns: int) -> Tables:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ValueError(f"{path}: cannot read the anatomical tables: {e}") from e
     t = Tables(data, path)

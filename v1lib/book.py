@@ -32,10 +32,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from . import paths, profiles, source
 from .cache import atomic_path, write_json_atomic
+from .config import load_yaml
 from .locking import locked
 
 KERNEL = "python3"
@@ -93,7 +92,7 @@ def declared_parameters(chapter: Chapter) -> set[str]:
 def _manifest_entries(parameters: dict, root: Path) -> dict:
     """The manifest entries of the datasets the parameters name."""
     path = root / "data_manifest.yaml"
-    doc = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    doc = load_yaml(path.read_text()) if path.is_file() else {}
     entries = (doc or {}).get("datasets") or {}
     names = {str(v) for v in parameters.values() if isinstance(v, str)}
     return {n: entries[n] for n in sorted(names & set(entries))}

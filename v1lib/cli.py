@@ -24,6 +24,7 @@ import yaml
 
 from . import checks, cluster
 from .checks import InputError
+from .config import load_yaml
 
 # the multimodal model's behaviour feature sets (v1lib.models.multimodal.FEATURE_SETS)
 FEATURE_SETS = ("orig", "velo", "all", "orig_prod", "velo_prod", "all_prod", "S")
@@ -36,7 +37,7 @@ def _read_config(path) -> dict:
     if not path.is_file():
         raise InputError(f"--config {path}: no such file")
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        config = load_yaml(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise InputError(f"--config {path}: not valid YAML ({err})") from None
     if not isinstance(config, dict):

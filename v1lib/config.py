@@ -7,6 +7,14 @@ import functools
 import types
 import typing
 
+import yaml
+
+
+def load_yaml(text: str):
+    """YAML ``text`` parsed safely, by libyaml's C parser where PyYAML has it (the
+    same result, about ten times faster than the pure-Python parser)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
 
 def check_options(cls, options: dict, source: str, what: str = "option") -> None:
     """Raise a ValueError naming ``source`` if ``options`` has keys that are

@@ -26,6 +26,7 @@ import yaml
 
 from . import parallel, paths
 from .cache import config_hash, netcdf_attrs, provenance
+from .config import load_yaml
 from .data.allen_observatory import load_natural_scenes
 from .data.image_folder import is_image_folder, load_image_folder
 from .data.netcdf import load_scans, save_scans
@@ -124,7 +125,7 @@ def _read_all(loader: str, files) -> dict:
 def _read_doc(path=None) -> tuple[Path, dict]:
     path = Path(path) if path else paths.repo_root() / "data_manifest.yaml"
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        doc = load_yaml(Path(path).read_text())
     except yaml.YAMLError as err:
         raise ManifestError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import re
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from . import paths
+from .config import load_yaml
 
 AUTO = "auto"
 ENV = "V1LIB_PROFILE"  # what "auto" means on this machine, when set
@@ -51,8 +54,16 @@ def load(name: str, root: Path | None = None) -> dict:
 
 
 def _read(path: Path) -> dict:
+    """The profile file's contents (a copy: callers may change it); parsed once
+    per version of the file, as a chapter reads its profile many times."""
+    stat = path.stat()
+    return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict:
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ValueError(f"{path.name}: not valid YAML ({err})") from None
     if not isinstance(doc, dict):
