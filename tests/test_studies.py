@@ -340,3 +340,29 @@ def test_an_interval_spans_its_mean_and_bounds_or_says_it_has_none():
     assert stats.Interval(-0.0914, -0.123, -0.058, 3).span(signed=True) == "-0.091 [-0.123, -0.058]"
     assert stats.Interval(0.1, 0.05, 0.2, 3).span(signed=True) == "+0.100 [+0.050, +0.200]"
     assert stats.t_interval([0.4]).span() == "0.400 (no interval)"
+
+
+def test_scores_are_kept_beside_the_model_and_reused_only_for_the_same_model_data_and_tier(
+        tiny_scans, tmp_path, monkeypatch):
+    import torch
+
+    from v1lib.studies import sweep
+
+    first = next(iter(tiny_scans))
+    scans = {first: tiny_scans[first]}
+    fit = static.fit_variant(scans, "smoke", "gaussian", 1, tmp_path, show_progress=False)
+    scores = sweep.tier_scores(fit, scans)
+    assert len(list(fit.folder.glob("scores_test_*.json"))) == 1
+    calls = []
+    real = sweep.evaluate
+    monkeypatch.setattr(sweep, "evaluate", lambda *a: calls.append(a[-1]) or real(*a))
+    assert sweep.tier_scores(fit, scans) == scores  # read back, to the bit
+    assert calls == []
+    sweep.tier_scores(fit, scans, "validation")  # another tier
+    ds = scans[first]
+    other = {first: ds.assign(responses=ds.responses * 2)}  # other data of the same scan
+    assert sweep.tier_scores(fit, other)["n_neurons"] == scores["n_neurons"]
+    torch.save(fit.model.state_dict(), fit.folder / "model.pt")  # the model written anew
+    sweep.tier_scores(fit, scans)
+    assert calls == ["validation", "test", "test"]
+    assert len(list(fit.folder.glob("scores_*.json"))) == 4
