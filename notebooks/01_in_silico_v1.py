@@ -54,10 +54,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from v1lib import chapter, plots, probes
 from v1lib.cache import cached_result
+from v1lib.chapter import glue
 from v1lib.sim import calibration, photographs, static, stimuli
 
 prof, dataset, scans, device = chapter.setup(profile, data, results_dir, device)

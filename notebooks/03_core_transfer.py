@@ -59,9 +59,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from v1lib import chapter, ledger, plots
+from v1lib.chapter import glue
 from v1lib.evaluation import evaluate
 from v1lib.published import PUBLISHED
 from v1lib.sim.static import simulator_config

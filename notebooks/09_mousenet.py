@@ -49,9 +49,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from v1lib import chapter, ledger, plots
+from v1lib.chapter import glue
 from v1lib.models.mousenet import MouseNetConfig
 from v1lib.published import value
 from v1lib.stats import mean_ci, t_interval, verdict
