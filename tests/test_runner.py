@@ -151,6 +151,8 @@ def test_budgets_are_read_in_minutes_and_checked(tmp_path):
     assert len(static) == 3 and sum(static) <= 25 * 60 and max(cpu["chapters"].values()) <= 12 * 60
     video = [v for k, v in cpu["chapters"].items() if k[:2] in ("04", "05", "06")]
     assert len(video) == 3 and sum(video) <= 20 * 60
+    task = [v for k, v in cpu["chapters"].items() if k[:2] in ("09", "10", "11")]
+    assert len(task) == 3 and sum(task) <= 15 * 60
     assert sum(cpu["chapters"].values()) <= cpu["book"]  # the chapters fit the book's budget
     root = copy_project(tmp_path / "p", with_chapters=False)
     path = root / "profiles" / "smoke.yaml"
