@@ -11,9 +11,12 @@ of 128, patience 5, four learning-rate decays); it runs in a throwaway virtual
 environment that this script makes (``--peer-env`` keeps one to reuse), since
 neuralpredictors 0.3.0 needs shims on Python >= 3.10 that v1lib must not carry
 (``neuralpredictors_peer.py``). Ours is the same architecture and recipe through
-``v1lib.train.fit`` (the gpu profile's static model with ``--channels``). Both
-see the first scan's images and responses normalised by v1lib, and both are
-scored by v1lib's metric code on the test tier.
+``v1lib.train.fit`` (the gpu profile's static model with ``--channels``), which
+differs in two ways of its own: channels-last convolutions, and readout biases
+that start at each neuron's mean response (as Lurz et al.'s code does; the
+Sensorium baseline starts them at 0). Both see the first scan's images and
+responses normalised by v1lib, and both are scored by v1lib's metric code on
+the test tier.
 
 Prints, for each side and epoch, the wall seconds of training (validation
 included) and the test scores of the model early stopping would keep at that
