@@ -8,23 +8,22 @@ chapters' kernels) names the executor:
   (:mod:`v1lib.parallel`);
 * ``dask`` or ``dask:N``: a ``LocalCluster`` of N worker processes on this
   machine (by default :func:`v1lib.parallel.workers` on a CPU: one per core,
-  at most 8, or ``$V1LIB_WORKERS``). Its
-  workers are started, not forked, so on a GPU they share the device: a sweep's
-  fits then train side by side on one card;
+  at most 8, or ``$V1LIB_WORKERS``). Its workers are started, not forked, so on
+  a GPU they share the device: a sweep's fits then train side by side on one
+  card;
 * a scheduler address (``tcp://host:8786``, ``tls://...``): a running cluster;
 * ``slurm:N``: N SLURM jobs started through ``dask-jobqueue``, configured as its
   documentation says (``~/.config/dask/jobqueue.yaml``: queue, cores, memory).
 
-Every job runs on one thread, so its result
-does not depend on the executor. A job is a closure (it sees the caller's
-scans); it is sent once to every worker, and only its arguments and result
-travel per job. Jobs save what they train in the results folder, which every
-worker must see (on a cluster, a shared file system). The scheduler reruns the
-jobs of a worker that dies, up to ``distributed.scheduler.allowed-failures``
-times; a rerun fit resumes from its last checkpoint, and a job that had already
-finished reloads its model from the cache, so nothing is lost or trained
-twice. The cluster starts with the first sweep and serves every later sweep of
-the process.
+Every job runs on one thread, so its result does not depend on the executor.
+A job is a closure (it sees the caller's scans); it is sent once to every
+worker, and only its arguments and result travel per job. Jobs save what they
+train in the results folder, which every worker must see (on a cluster, a
+shared file system). The scheduler reruns the jobs of a worker that dies, up
+to ``distributed.scheduler.allowed-failures`` times; a rerun fit resumes from
+its last checkpoint, and a job that had already finished reloads its model
+from the cache, so nothing is lost or trained twice. The cluster starts with
+the first sweep and serves every later sweep of the process.
 """
 
 from __future__ import annotations

@@ -202,7 +202,7 @@ def runs(task_scans: dict, profile: str, seed: int, results_dir=None,
     todo = [job for job in jobs if not is_trained(*arguments(*job))]
     if todo:  # the results are folders: train in the workers, reload below
         parallel.run_jobs(lambda n, k: train_task(*arguments(n, k)).folder, todo, device,
-                 desc="task networks", unit="network")
+                          desc="task networks", unit="network")
     return {n: [train_task(*arguments(n, k)) for k in range(s["instances"])]
             for n in s["networks"]}
 
