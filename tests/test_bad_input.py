@@ -361,6 +361,21 @@ def test_ctrl_c_is_one_line_and_exit_130(paths, monkeypatch):
     assert not paths["out"].exists()
 
 
+def test_ctrl_c_between_a_bars_lines_still_prints_its_own_line(paths, monkeypatch):
+    """A bar stopped after it drew itself and before it ended its line (Ctrl-C
+    lands anywhere): "interrupted" still goes on a line of its own."""
+    from v1lib.progress import progress
+
+    def interrupt(*args, **kwargs):
+        bar = progress(total=46, desc="simulating insilico-1-1")  # draws "...| 0/46 [...]"
+        bar.disable = True  # what tqdm does first when it closes a bar, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("v1lib.sim.static.simulate_static", interrupt)
+    rc, _, err = run(["simulate", "static", "--seed", "1", "--out", paths["out"]])
+    assert rc == 130 and "0/46" in err and err.endswith("]\ninterrupted\n"), repr(err)
+
+
 @pytest.mark.slow
 def test_sigint_during_a_simulation(tmp_path):
     """A real Ctrl-C (SIGINT) while simulating: exit 130, one line, no file."""

@@ -319,10 +319,9 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        from tqdm import tqdm
+        from .progress import end_line
 
-        for bar in list(getattr(tqdm, "_instances", ())):  # end their lines before ours
-            bar.close()
+        end_line()  # the bars' lines end before ours
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, ChapterError) as err:
