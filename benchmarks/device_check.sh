@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared device check, under 8 minutes on one GPU: the environment, the time to
-# simulate the cpu-scale static data, one full-model fit (throughput and convergence),
+# simulate the cpu-scale static data, the simulator on the GPU against the CPU (one
+# large-scale animal: time, throughput, agreement), one full-model fit (throughput and convergence),
 # the throughput of a sweep one after the other and on a local Dask cluster, and the
 # comparison with neuralpredictors for 90 s a side.
 #
@@ -16,8 +17,10 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 SCALE=${SCALE:-gpu}
 case "$SCALE" in
-  gpu) PROFILE=gpu; DATA=insilico-static; CHANNELS=64; SECONDS_A_SIDE=90; FITS=4; COMPARE_LIMIT=330 ;;
-  smoke) PROFILE=smoke; DATA=insilico-static-smoke; CHANNELS=8; SECONDS_A_SIDE=10; FITS=2; COMPARE_LIMIT=180 ;;
+  gpu) PROFILE=gpu; DATA=insilico-static; CHANNELS=64; SECONDS_A_SIDE=90; FITS=4; COMPARE_LIMIT=300
+       SIM=(--animals 1 insilico-static-large) ;;
+  smoke) PROFILE=smoke; DATA=insilico-static-smoke; CHANNELS=8; SECONDS_A_SIDE=10; FITS=2; COMPARE_LIMIT=180
+       SIM=(insilico-static-smoke) ;;
   *) echo "error: SCALE must be gpu or smoke, got '$SCALE'" >&2; exit 2 ;;
 esac
 PEER=()  # on the GPU the peer uses the machine's own (CUDA) torch
@@ -36,6 +39,7 @@ step environment 30 bash -c "nvidia-smi -L 2>/dev/null || echo 'no nvidia-smi'; 
 'import sys, torch; print(sys.version.split()[0], \"torch\", torch.__version__, \"cuda\", \
 torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"\")'"
 step "simulating $DATA" 120 "$PY" -m v1lib data "$DATA"
+step "the simulator, CPU and GPU" 150 "$PY" benchmarks/simulate_static.py "${SIM[@]}"
 step "one full-model fit" 120 "$PY" benchmarks/train_static.py --profile "$PROFILE" \
   --data "$DATA" --variant gaussian_full
 step "a sweep, one fit after another" 60 "$PY" benchmarks/sweep_throughput.py \

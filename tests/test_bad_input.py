@@ -194,6 +194,10 @@ CASES = [
     ("sim-out-under-a-file", None, "simulate static --seed 1 --out {tmp}/afile/x.nc", 1,
      ["--out", "afile"]),
     ("sim-out-a-folder", None, "simulate static --seed 1 --out {run}", 1, ["--out", "folder"]),
+    ("sim-unknown-device", None, SIM + " --device tpu", 2, ["--device", "tpu"]),
+    ("sim-missing-cuda-device", None, SIM + " --device cuda:99", 1, ["--device", "cuda:99"]),
+    ("sim-objects-missing-cuda-device", None, SIM.replace("static", "objects") + " --device cuda:99",
+     1, ["--device", "cuda:99"]),
     # fit: the command line
     ("fit-negative-seed", None, "fit --model point --seed -1 " + DATA, 2, ["--seed"]),
     ("fit-huge-seed", None, f"fit --model point --seed {2**32} " + DATA, 2, ["--seed"]),

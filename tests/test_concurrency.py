@@ -55,10 +55,10 @@ def generators():
     def static(config, seed):
         cfg, names, simulate, version = gens["static"](config, seed)
 
-        def sim(i, show):
+        def sim(i, show, device):
             note(f"simulate {i}")
             time.sleep(0.3)  # a wider window for a race
-            return simulate(i, show)
+            return simulate(i, show, device)
 
         return cfg, names, sim, version
 

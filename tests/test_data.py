@@ -334,10 +334,10 @@ def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
         def static(config, seed):
             cfg, names, simulate, version = gens["static"](config, seed)
 
-            def sim(i, show):
+            def sim(i, show, device):
                 if i == 1:
                     raise KeyboardInterrupt("stopped by the user")
-                return simulate(i, show)
+                return simulate(i, show, device)
 
             return cfg, names, sim, version
 
@@ -359,7 +359,8 @@ def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
 
         def static(config, seed):
             cfg, names, simulate, version = gens["static"](config, seed)
-            return cfg, names, lambda i, show: calls.append(i) or simulate(i, show), version
+            count = lambda i, show, device: calls.append(i) or simulate(i, show, device)
+            return cfg, names, count, version
 
         return {"static": static}
 

@@ -1,6 +1,6 @@
 """Command line: ``python -m v1lib <command>``.
 
-  simulate static|video|freely-moving|objects --seed N [--config FILE] --out FILE.nc
+  simulate static|video|freely-moving|objects --seed N [--config FILE] --out FILE.nc [--device D]
   book [--profile P] [--only CHAPTER ...] [--force] [--no-html] [--executor E]
   data NAME                       (make or fetch a dataset of the manifest)
   fit --data NAME_OR_FILE --model gaussian|factorized|point|recurrent|ln [--shifter] [--modulator]
@@ -48,9 +48,12 @@ def _read_config(path) -> dict:
 def _simulate(args) -> int:
     from .cache import netcdf_attrs, provenance
     from .data.netcdf import save_scans
+    from .profiles import device
     from .sim import freely_moving, objects, static, video
 
     out = checks.output_file(args.out)
+    dev = device(args.device, source="--device")
+    on = {} if args.kind == "objects" else {"device": dev}  # the object task is drawn, not filtered
     config = _read_config(args.config) if args.config else {}
     config_class, simulate = {
         "static": (static.StaticConfig, static.simulate_static),
@@ -59,7 +62,7 @@ def _simulate(args) -> int:
         "objects": (objects.ObjectsConfig, objects.simulate_objects),
     }[args.kind]
     cfg = config_class.from_dict(config, source=str(args.config or "defaults"))
-    scans = simulate(cfg, args.seed, show_progress=not args.quiet)
+    scans = simulate(cfg, args.seed, show_progress=not args.quiet, **on)
     prov = provenance(config=cfg, seed=args.seed)
     save_scans(scans, out, attrs={"dataset": out.stem, **netcdf_attrs(prov)})
     if args.kind == "objects":
@@ -246,18 +249,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m v1lib", description=__doc__,
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True)
-
+def _simulate_parser(sub) -> None:
     sim = sub.add_parser("simulate", help="simulate a dataset of the in-silico V1")
     sim.add_argument("kind", choices=["static", "video", "freely-moving", "objects"])
     sim.add_argument("--seed", type=checks.seed, required=True, help=SEED_HELP)
     sim.add_argument("--config", help="YAML file of simulator options (defaults otherwise)")
     sim.add_argument("--out", required=True, help="output NetCDF file")
+    sim.add_argument("--device", default="auto", type=checks.device,
+                     help="where the neurons' drives are computed: auto (CUDA where there is "
+                          "one, else CPU), cpu, cuda or cuda:N; bit for bit the same data on "
+                          "every CPU, the same to float tolerance on a GPU")
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=_simulate)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m v1lib", description=__doc__,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    _simulate_parser(sub)
 
     bk = sub.add_parser("book", help="execute the chapters and build the HTML book")
     bk.add_argument("--profile", default="auto", help="smoke, cpu, gpu or auto (default)")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from . import parallel, paths
+from . import parallel, paths, profiles
 from .cache import config_hash, netcdf_attrs, provenance
 from .config import load_yaml
 from .data.allen_observatory import load_natural_scenes
@@ -60,18 +60,20 @@ def _generators():
     one scan, simulator version)."""
     from .sim import freely_moving, objects, static, video
 
-    def generator(module, config_class):
+    def generator(module, config_class, on_device=True):
         def make(config: dict, seed: int):
             cfg = config_class.from_dict(config, source="data_manifest.yaml")
+            extra = lambda device: {"device": device} if on_device else {}
             return (cfg, module.scan_names(cfg, seed),
-                    lambda i, show: module.simulate_scan(cfg, seed, i, show),
+                    lambda i, show, device: module.simulate_scan(cfg, seed, i, show,
+                                                                 **extra(device)),
                     module.SIMULATOR_VERSION)
         return make
 
     return {"static": generator(static, static.StaticConfig),
             "video": generator(video, video.VideoConfig),
             "freely_moving": generator(freely_moving, freely_moving.FreelyMovingConfig),
-            "objects": generator(objects, objects.ObjectsConfig)}
+            "objects": generator(objects, objects.ObjectsConfig, on_device=False)}
 
 
 def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> None:
@@ -82,13 +84,14 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
     cfg, names, simulate, _ = _generators()[entry["generator"]](entry.get("config") or {}, seed)
     parts = path.with_suffix(".parts")
     todo = [(i, scan) for i, scan in enumerate(names) if not (parts / f"{scan}.nc").is_file()]
-    one_by_one = parallel.workers(jobs=len(todo)) == 1
+    device = profiles.device()  # CUDA when present: there, scans are simulated one by one
+    one_by_one = parallel.workers(device, jobs=len(todo)) == 1
 
     def make(i, scan):  # scans are independent: on a CPU, several are simulated at once
-        save_scans({scan: simulate(i, show_progress and one_by_one)}, parts / f"{scan}.nc")
+        save_scans({scan: simulate(i, show_progress and one_by_one, device)}, parts / f"{scan}.nc")
 
     if todo:
-        parallel.run_jobs(make, todo, desc=f"simulating {name}", unit="scan",
+        parallel.run_jobs(make, todo, device=device, desc=f"simulating {name}", unit="scan",
                           show_progress=show_progress)
     scans = {k: v for scan in names for k, v in load_scans(parts / f"{scan}.nc",
                                                             validate=False).items()}

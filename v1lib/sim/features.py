@@ -194,15 +194,15 @@ class FeatureBank:
         The same values as :meth:`_nonlinear` at every pixel, each type computed
         only for its own features (the amplitudes once per filter channel)."""
         zr, zi, d = self.components(images)
-        chan, orth, kind, phase = (t.to(zr.device) for t in
-                                   self._codes(torch.arange(len(self.features))))
+        chan, orth, kind, phase = self._codes(torch.arange(len(self.features)))  # on the CPU
+        on = lambda t: t.to(zr.device)
         amp = _amplitude(zr, zi, d)
         out = zr.new_empty(zr.shape[0], len(self.features), *zr.shape[-2:])
-        simple, complex_, corner = (kind == k for k in range(3))
-        c = chan[simple]
-        out[:, simple] = _simple(phase[simple].view(1, -1, 1, 1), zr[:, c], zi[:, c], d[:, c])
-        out[:, complex_] = amp[:, chan[complex_]]
-        out[:, corner] = _corner(amp[:, chan[corner]], amp[:, orth[corner]])
+        simple, complex_, corner = (on(torch.nonzero(kind == k)[:, 0]) for k in range(3))
+        c = on(chan)[simple]
+        out[:, simple] = _simple(on(phase)[simple].view(1, -1, 1, 1), zr[:, c], zi[:, c], d[:, c])
+        out[:, complex_] = amp[:, on(chan)[complex_]]
+        out[:, corner] = _corner(amp[:, on(chan)[corner]], amp[:, on(orth)[corner]])
         return out
 
     def _codes(self, index: torch.Tensor):

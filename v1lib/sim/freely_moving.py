@@ -43,6 +43,7 @@ import xarray as xr
 from ..cache import canonical_json
 from ..config import from_nested
 from ..data.session import BEHAVIOR_VARS
+from ..profiles import device as pick_device
 from ..progress import progress
 from . import arena as world
 from . import gain_fields, mouse
@@ -218,22 +219,25 @@ def retinal_frames(frames: np.ndarray, shift: np.ndarray, rotation: np.ndarray) 
 
 
 def drives(mn: gain_fields.MovingNeurons, frames: np.ndarray, shift: np.ndarray,
-           rotation: np.ndarray, name: str, show_progress: bool, chunk: int = 16) -> np.ndarray:
-    """The standardised visual drive (T, N) of the retinal image of every bin."""
+           rotation: np.ndarray, name: str, show_progress: bool, chunk: int = 16,
+           device="cpu") -> np.ndarray:
+    """The standardised visual drive (T, N) of the retinal image of every bin,
+    computed on ``device``."""
     out = np.empty((len(frames), mn.pop.config.n_neurons), dtype=np.float32)
     with torch.no_grad():
         for s in progress(range(0, len(frames), chunk), desc=f"simulating {name}",
                           unit="chunk", disable=not show_progress):
             sl = slice(s, s + chunk)
-            out[sl] = mn.pop.drive(torch.from_numpy(frames[sl]), shift[sl, 0], shift[sl, 1],
-                                   None, rotation[sl]).numpy()
+            out[sl] = mn.pop.drive(torch.from_numpy(frames[sl]).to(device), shift[sl, 0],
+                                   shift[sl, 1], None, rotation[sl]).cpu().numpy()
     return out
 
 
-def simulate_freely_moving(config: FreelyMovingConfig, seed: int, show_progress: bool = True
-                           ) -> dict[str, xr.Dataset]:
-    """Simulate every session. Returns ``{session: Dataset}``."""
-    return {name: simulate_scan(config, seed, a, show_progress)
+def simulate_freely_moving(config: FreelyMovingConfig, seed: int, show_progress: bool = True,
+                           device: str = "auto") -> dict[str, xr.Dataset]:
+    """Simulate every session. Returns ``{session: Dataset}``. The drives are
+    computed on ``device`` (as in :func:`~v1lib.sim.static.simulate_static`)."""
+    return {name: simulate_scan(config, seed, a, show_progress, device)
             for a, name in enumerate(scan_names(config, seed))}
 
 
@@ -244,7 +248,7 @@ def behavior_matrix(motion: mouse.Motion) -> np.ndarray:
 
 
 def simulate_scan(config: FreelyMovingConfig, seed: int, index: int,
-                  show_progress: bool = True) -> xr.Dataset:
+                  show_progress: bool = True, device: str = "auto") -> xr.Dataset:
     """Session ``index`` of :func:`simulate_freely_moving`, on its own (same result)."""
     if not 0 <= index < config.n_animals:
         raise ValueError(f"session index {index} out of range for n_animals={config.n_animals}")
@@ -257,7 +261,8 @@ def simulate_scan(config: FreelyMovingConfig, seed: int, index: int,
     frames = np.round(render(c, arena, motion.position, motion.head_yaw, motion.pitch,
                              motion.roll)).astype(np.uint8)
     shift, rotation = retinal_effects(c, motion.eye_theta, motion.eye_phi, motion.torsion)
-    drive = drives(mn, frames, shift, rotation, name, show_progress)
+    drive = drives(mn, frames, shift, rotation, name, show_progress,
+                   device=pick_device(device))
     behavior = behavior_matrix(motion)
     state = _latent_state(c.n_bins, c.bin_s, rng)
     seen, acting = delayed(drive, c.latency_bins), delayed(behavior, c.latency_bins)

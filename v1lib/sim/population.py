@@ -201,16 +201,20 @@ class Population:
         (pixels) and a torsion (radians, rotation of the visual field about the
         screen centre). ``components``: the bank's :meth:`~FeatureBank.components`
         of ``images`` where the caller has them (a video's, filtered in time);
-        ``neurons``: the indices of the neurons to compute (default: all)."""
+        ``neurons``: the indices of the neurons to compute (default: all).
+        Computed on the device of ``images`` (of ``components`` where given)."""
         Q = len(images) if rows is None else len(rows)
         n = np.arange(self.config.n_neurons) if neurons is None else np.asarray(neurons)
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a))
+        dev = images.device if components is None else components[0].device
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)
 
         def column(v):
-            return torch.zeros(Q, 1) if v is None else torch.as_tensor(v, dtype=torch.float32).view(-1, 1)
+            if v is None:
+                return torch.zeros(Q, 1, device=dev)
+            return torch.as_tensor(v, dtype=torch.float32).view(-1, 1).to(dev)
 
         sx, sy, rot = column(shift_x), column(shift_y), column(torsion)
-        rows = torch.arange(len(images)) if rows is None else rows
+        rows = torch.arange(len(images), device=dev) if rows is None else rows.to(dev)
         h, w = self.bank.shape
         cx, cy = (w - 1) / 2, (h - 1) / 2
 
@@ -224,12 +228,13 @@ class Population:
         total = 0.0
         for j in range(self.pool_index.shape[1]):
             x, y = where(self.pool_dx[n, j], self.pool_dy[n, j])
-            f = self.bank.sample_from(comps, t(self.pool_index[n, j]), x, y, rows)
+            index = torch.from_numpy(np.ascontiguousarray(self.pool_index[n, j]))  # read on the CPU
+            f = self.bank.sample_from(comps, index, x, y, rows)
             total = total + t(self.pool_weight[n, j])[None] * f
         if self.outside_sign[n].any():
             x, y = where(0.0, 0.0)
             x, y = x.expand(Q, -1), y.expand(Q, -1)
-            lum = bilinear(self.bank.luminance(images), torch.zeros(len(n), dtype=torch.long),
+            lum = bilinear(self.bank.luminance(images), torch.zeros(len(n), dtype=torch.long, device=dev),
                            rows, x, y) * on_screen(x, y, self.bank.shape)
             total = total + torch.relu(t(self.outside_sign[n])[None] * lum)
         return (total - t(self._drive_mean[n])) / t(self._drive_std[n])
@@ -243,19 +248,18 @@ class Population:
 
     def output(self, z: torch.Tensor) -> torch.Tensor:
         """The output nonlinearity: a soft threshold of the standardised drive."""
-        thr = torch.from_numpy(self.threshold)
-        out = torch.nn.functional.softplus(self.BETA * (z - thr)) / self.BETA
-        return torch.from_numpy(self.baseline) + torch.from_numpy(self.amplitude) * out
+        t = lambda a: torch.from_numpy(a).to(z.device)
+        out = torch.nn.functional.softplus(self.BETA * (z - t(self.threshold))) / self.BETA
+        return t(self.baseline) + t(self.amplitude) * out
 
     def weighted_output(self, z: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor
                         ) -> torch.Tensor:
         """``sum_km weight[k, m] * output(z[k] + pre[m])`` per neuron (N,), for
         drives ``z`` (K, N), pre-nonlinearity terms ``pre`` (M, N) and weights
         (K, M, N), without forming the outputs themselves."""
-        b = self.BETA
-        sp = torch.nn.functional.softplus(b * (z[:, None] + (pre - torch.from_numpy(self.threshold))[None]))
-        return (torch.from_numpy(self.baseline) * weight.sum((0, 1))
-                + torch.from_numpy(self.amplitude) / b * (sp * weight).sum((0, 1)))
+        b, t = self.BETA, lambda a: torch.from_numpy(a).to(z.device)
+        sp = torch.nn.functional.softplus(b * (z[:, None] + (pre - t(self.threshold))[None]))
+        return t(self.baseline) * weight.sum((0, 1)) + t(self.amplitude) / b * (sp * weight).sum((0, 1))
 
     def pre_drive(self, behavior_z: np.ndarray) -> np.ndarray:
         """Behaviour's part of the drive before the nonlinearity (T, N)."""

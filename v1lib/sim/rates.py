@@ -55,9 +55,9 @@ def eye_effects(pupil_center: np.ndarray, gaze_map: np.ndarray, torsion_per_sd: 
 
 
 def drives(pop: Population, images: np.ndarray, trial_image: np.ndarray, eye: Eye, name: str,
-           show_progress: bool, chunk: int = 64) -> np.ndarray:
+           show_progress: bool, chunk: int = 64, device="cpu") -> np.ndarray:
     """The standardised drive (T, N) of every trial: each image filtered once
-    and read at the eye of each of its trials."""
+    and read at the eye of each of its trials (computed on ``device``)."""
     out = np.empty((len(trial_image), pop.config.n_neurons), dtype=np.float32)
     with torch.no_grad():
         for start in progress(range(0, len(images), chunk), desc=f"simulating {name}",
@@ -65,8 +65,8 @@ def drives(pop: Population, images: np.ndarray, trial_image: np.ndarray, eye: Ey
             ids = np.arange(start, min(start + chunk, len(images)))
             trials = np.flatnonzero((trial_image >= ids[0]) & (trial_image <= ids[-1]))
             rows = torch.from_numpy(trial_image[trials] - ids[0])
-            out[trials] = pop.drive(torch.from_numpy(images[ids]), eye.shift[trials, 0],
-                                    eye.shift[trials, 1], rows, eye.torsion[trials]).numpy()
+            out[trials] = pop.drive(torch.from_numpy(images[ids]).to(device), eye.shift[trials, 0],
+                                    eye.shift[trials, 1], rows, eye.torsion[trials]).cpu().numpy()
     return out
 
 
@@ -99,22 +99,23 @@ def quadrature(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 def stimulus_only_rates(pop: Population, images: np.ndarray, trial_image: np.ndarray,
                         tier_of_image: np.ndarray, pupil_center: np.ndarray, gaze_map: np.ndarray,
-                        behavior_z: np.ndarray, state: np.ndarray, chunk: int = 8) -> np.ndarray:
+                        behavior_z: np.ndarray, state: np.ndarray, chunk: int = 8,
+                        device="cpu") -> np.ndarray:
     """E[rate | image] on the test tier (NaN on the other tiers): the rate
     averaged over the session's eye positions and behaviour (centroid
     quadratures of each, :func:`quadrature`; they are independent in the
-    simulator) and times the session's mean state gain."""
+    simulator) and times the session's mean state gain (computed on ``device``)."""
     p = pupil_center.astype(np.float64)
     eye_pts, eye_w = quadrature(p, EYE_BINS)
     eye = eye_effects(eye_pts, gaze_map, pop.torsion_per_sd, p.mean(0), p.std(0))
     beh_pts, beh_w = quadrature(behavior_z, BEHAVIOR_BINS)
-    pre = torch.from_numpy(pop.pre_drive(beh_pts))  # (M, N)
+    pre = torch.from_numpy(pop.pre_drive(beh_pts)).to(device)  # (M, N)
     add = pop.additive(beh_pts)  # (M, N)
     gain = np.stack([pop.observable_gain(beh_pts, np.repeat(ez[None], len(beh_pts), 0))
                      for ez in eye.z])  # (K, M, N)
     weight = torch.from_numpy((eye_w[:, None] * beh_w[None])[..., None].astype(np.float32))
-    gw = torch.from_numpy(gain) * weight  # (K, M, N): gain times probability
-    additive = (torch.from_numpy(add)[None] * gw).sum((0, 1))  # the same for every image
+    gw = (torch.from_numpy(gain) * weight).to(device)  # (K, M, N): gain times probability
+    additive = (torch.from_numpy(add).to(device)[None] * gw).sum((0, 1))  # the same for every image
     state_mean = pop.state_gain(state).mean(0)
     out = np.full((len(trial_image), pop.config.n_neurons), np.nan, dtype=np.float32)
     test = np.flatnonzero(tier_of_image == "test")
@@ -123,9 +124,9 @@ def stimulus_only_rates(pop: Population, images: np.ndarray, trial_image: np.nda
         for start in range(0, len(test), chunk):
             ids = test[start:start + chunk]
             rows = torch.arange(len(ids)).repeat_interleave(K)
-            z = pop.drive(torch.from_numpy(images[ids]), np.tile(eye.shift[:, 0], len(ids)),
+            z = pop.drive(torch.from_numpy(images[ids]).to(device), np.tile(eye.shift[:, 0], len(ids)),
                           np.tile(eye.shift[:, 1], len(ids)), rows, np.tile(eye.torsion, len(ids)))
             for j, i in enumerate(ids):
                 r = pop.weighted_output(z[j * K:(j + 1) * K], pre, gw) + additive
-                out[trial_image == i] = r.numpy() * state_mean
+                out[trial_image == i] = r.cpu().numpy() * state_mean
     return out

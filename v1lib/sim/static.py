@@ -27,6 +27,7 @@ from ..cache import canonical_json
 from ..config import check_types
 from ..data.static import BEHAVIOR_VARS, EYE_AXES
 from ..probes import Responder
+from ..profiles import device as pick_device
 from . import rates
 from .behavior import simulate_behavior
 from .features import FeatureBank, FeatureBankConfig
@@ -146,14 +147,20 @@ def gaze_map(rng: np.random.Generator, config: StaticConfig) -> np.ndarray:
     return (config.eye_deg_per_camera_px / config.deg_per_px) * rot
 
 
-def simulate_static(config: StaticConfig, seed: int, show_progress: bool = True) -> dict[str, xr.Dataset]:
-    """Simulate every scan of the static experiment. Returns ``{scan: Dataset}``."""
-    return {name: simulate_scan(config, seed, a, show_progress)
+def simulate_static(config: StaticConfig, seed: int, show_progress: bool = True,
+                    device: str = "auto") -> dict[str, xr.Dataset]:
+    """Simulate every scan of the static experiment. Returns ``{scan: Dataset}``.
+
+    The neurons' drives are computed on ``device`` (``auto``: CUDA when present).
+    The same seed gives the same scans bit for bit on a CPU; on a GPU, the same
+    to float tolerance (the sums run in another order), and the sampled
+    responses may then differ in a rare trial."""
+    return {name: simulate_scan(config, seed, a, show_progress, device)
             for a, name in enumerate(scan_names(config, seed))}
 
 
 def simulate_scan(config: StaticConfig, seed: int, index: int,
-                  show_progress: bool = True) -> xr.Dataset:
+                  show_progress: bool = True, device: str = "auto") -> xr.Dataset:
     """Scan ``index`` of :func:`simulate_static`, on its own (same result)."""
     if not 0 <= index < config.n_animals:
         raise ValueError(f"scan index {index} out of range for n_animals={config.n_animals}")
@@ -164,7 +171,7 @@ def simulate_scan(config: StaticConfig, seed: int, index: int,
     name = scan_names(config, seed)[index]
     stream = np.random.SeedSequence([seed, 1]).spawn(config.n_animals)[index]
     ds = _simulate_scan(config, pop, name, np.random.default_rng(stream), show_progress,
-                        training_scenes(config, index))
+                        training_scenes(config, index), pick_device(device))
     # enough to rebuild the ground-truth populations (populations_of)
     ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed),
                     sim_version=SIMULATOR_VERSION, photo_part=photo_part(config, index))
@@ -206,7 +213,7 @@ def truth_function(pop: Population, contrast: float = 50.0):
 
 
 def _simulate_scan(config: StaticConfig, pop: Population, name: str, rng: np.random.Generator,
-                   show_progress: bool, train_scenes: tuple[str, ...]) -> xr.Dataset:
+                   show_progress: bool, train_scenes: tuple[str, ...], device) -> xr.Dataset:
     c = config
     images, kinds, tier_of_image, trial_image = _trials(c, rng, train_scenes)
     T = len(trial_image)
@@ -216,11 +223,11 @@ def _simulate_scan(config: StaticConfig, pop: Population, name: str, rng: np.ran
     eye = rates.eye_effects(beh.pupil_center, G, pop.torsion_per_sd)
     b = behavior.astype(np.float64)
     bz = ((b - b.mean(0)) / b.std(0)).astype(np.float32)
-    drive = rates.drives(pop, images, trial_image, eye, name, show_progress)
+    drive = rates.drives(pop, images, trial_image, eye, name, show_progress, device=device)
     r = rates.trial_rates(pop, drive, bz, eye, beh.state)
     responses = pop.sample_responses(r["rate"], rng)
     stimulus_only = rates.stimulus_only_rates(pop, images, trial_image, tier_of_image,
-                                              beh.pupil_center, G, bz, beh.state)
+                                              beh.pupil_center, G, bz, beh.state, device=device)
     trial_vars = {
         "images": (("trial", "y", "x"), images[trial_image]),
         "responses": (("trial", "neuron"), responses),

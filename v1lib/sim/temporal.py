@@ -105,13 +105,13 @@ class VideoNeurons:
         raw = [self.drive(c)[10:] for c in clips]
         self.pop.set_drive_statistics(torch.from_numpy(np.concatenate(raw)))
 
-    def filtered(self, frames: np.ndarray) -> dict:
+    def filtered(self, frames: np.ndarray, device="cpu") -> dict:
         """What a clip's drives are read from: per temporal type (and direction
-        sign), the luminance input and the bank's components. The frames are
-        filtered in time first (the Gabor filters are linear, so this is the
-        same as filtering their outputs)."""
+        sign), the luminance input and the bank's components, on ``device``.
+        The frames are filtered in time first (the Gabor filters are linear, so
+        this is the same as filtering their outputs)."""
         bank = self.pop.bank
-        grey = torch.from_numpy(np.asarray(frames)).float() - 127.5
+        grey = torch.from_numpy(np.asarray(frames)).to(device).float() - 127.5
         lum_s, lum_t = 127.5 + causal(grey, self.mono), 127.5 + causal(grey, self.bi)
         zs, zt = bank.filter(lum_s), bank.filter(lum_t)
         d = bank.denominator(zs)
@@ -137,7 +137,7 @@ class VideoNeurons:
                 who = np.flatnonzero((self.temporal_type == kind) & (self.direction_sign == sign))
                 if len(who):
                     out[:, who] = self.pop.drive(lum, sx, sy, None, torsion, components=comps,
-                                                 neurons=who).numpy()
+                                                 neurons=who).cpu().numpy()
         return self._delay(out, self.pop.grey_drive())
 
     def _delay(self, drive: np.ndarray, grey: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ from ..cache import canonical_json
 from ..config import from_nested
 from ..data.static import BEHAVIOR_VARS, EYE_AXES
 from ..data.video import STIMULUS_TYPES
+from ..profiles import device as pick_device
 from ..progress import progress
 from . import movies, rates
 from .behavior import lowpass, simulate_behavior_frames
@@ -129,15 +130,16 @@ def neurons(config: VideoConfig, seed: int, index: int) -> VideoNeurons:
     return VideoNeurons(pop, config.temporal, config.fps, rng, reference_clips(config))
 
 
-def simulate_video(config: VideoConfig, seed: int, show_progress: bool = True
-                   ) -> dict[str, xr.Dataset]:
-    """Simulate every scan of the video experiment. Returns ``{scan: Dataset}``."""
-    return {name: simulate_scan(config, seed, a, show_progress)
+def simulate_video(config: VideoConfig, seed: int, show_progress: bool = True,
+                   device: str = "auto") -> dict[str, xr.Dataset]:
+    """Simulate every scan of the video experiment. Returns ``{scan: Dataset}``.
+    The drives are computed on ``device`` (as in :func:`~v1lib.sim.static.simulate_static`)."""
+    return {name: simulate_scan(config, seed, a, show_progress, device)
             for a, name in enumerate(scan_names(config, seed))}
 
 
 def simulate_scan(config: VideoConfig, seed: int, index: int,
-                  show_progress: bool = True) -> xr.Dataset:
+                  show_progress: bool = True, device: str = "auto") -> xr.Dataset:
     """Scan ``index`` of :func:`simulate_video`, on its own (same result)."""
     if not 0 <= index < config.n_animals:
         raise ValueError(f"scan index {index} out of range for n_animals={config.n_animals}")
@@ -148,7 +150,7 @@ def simulate_scan(config: VideoConfig, seed: int, index: int,
     part = (config.first_photo_part + index) % config.photo_parts
     clips, tiers = _clips(config, rng, training_parts(config.photo_parts)[part])
     order = _order(config, tiers, rng)
-    ds = _simulate(config, vn, clips, tiers, order, rng, name, show_progress)
+    ds = _simulate(config, vn, clips, tiers, order, rng, name, show_progress, pick_device(device))
     ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed),
                     sim_version=SIMULATOR_VERSION, photo_part=part)
     return ds
@@ -177,7 +179,7 @@ def _order(c: VideoConfig, tiers: np.ndarray, rng: np.random.Generator) -> np.nd
 
 
 def _drives(vn: VideoNeurons, clips: list, order: np.ndarray, eye: rates.Eye, frames: int,
-            name: str, show_progress: bool) -> np.ndarray:
+            name: str, show_progress: bool, device) -> np.ndarray:
     """The drive (presentations * frames, N): each clip filtered once and read
     at the eye positions of each of its presentations."""
     out = np.empty((len(order) * frames, vn.pop.config.n_neurons), dtype=np.float32)
@@ -186,7 +188,7 @@ def _drives(vn: VideoNeurons, clips: list, order: np.ndarray, eye: rates.Eye, fr
         shown = np.flatnonzero(order == u)
         if len(shown) == 0:
             continue
-        filtered = vn.filtered(clips[u].frames)
+        filtered = vn.filtered(clips[u].frames, device)
         for p in shown:
             rows = slice(p * frames, (p + 1) * frames)
             out[rows] = vn.drive(clips[u].frames, eye.shift[rows], eye.torsion[rows], filtered)
@@ -204,13 +206,13 @@ def calcium_smear(x: np.ndarray, tau: float) -> np.ndarray:
 
 def _simulate(c: VideoConfig, vn: VideoNeurons, clips: list, tiers: np.ndarray,
               order: np.ndarray, rng: np.random.Generator, name: str,
-              show_progress: bool) -> xr.Dataset:
+              show_progress: bool, device) -> xr.Dataset:
     P, F, pop = len(order), c.frames, vn.pop
     beh = simulate_behavior_frames(P * F, c.fps, rng)
     behavior = np.stack([beh.pupil, beh.dpupil, beh.running], axis=1)
     G = gaze_map(rng, c)
     eye = rates.eye_effects(beh.pupil_center, G, pop.torsion_per_sd)
-    drive = _drives(vn, clips, order, eye, F, name, show_progress)
+    drive = _drives(vn, clips, order, eye, F, name, show_progress, device)
     b = behavior.astype(np.float64)
     gain_z = lowpass((b - b.mean(0)) / b.std(0), c.gain_tau_s * c.fps).astype(np.float32)
     r = rates.trial_rates(pop, drive, gain_z, eye, beh.state)
