@@ -2,6 +2,7 @@
 
     python benchmarks/train_static.py [--profile cpu|gpu|smoke] [--variant gaussian_full]
                                       [--steps 20] [--no-convergence] [--data NAME]
+                                      [--float32-too]
 
 Prints, for the profile's model and data (the first animal of the comparison):
 
@@ -13,12 +14,17 @@ Prints, for the profile's model and data (the first animal of the comparison):
   computed once (how transfer readouts train);
 * evaluation throughput: images per second of prediction;
 * convergence: a full training run (no cache), its epochs, wall time, best
-  validation correlation, and the time to reach 95 % of it.
+  validation correlation, the time to reach 95 % of it, and the test scores
+  (on simulated data, the fractions of the ground-truth ceilings). On CUDA,
+  training runs under bfloat16 autocast; ``--float32-too`` trains the same
+  model in float32 as well, to show what bfloat16 costs in quality and gains
+  in time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import torch
@@ -26,9 +32,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from v1lib import profiles
 from v1lib.datasets import load
+from v1lib.evaluation import evaluate
 from v1lib.model_cache import build_model
 from v1lib.objectives import Poisson
-from v1lib.predict import autocast, core_features, predict_tier
+from v1lib.predict import autocast, core_features, float32_only, predict_tier
 from v1lib.studies.static import replicates, study_settings, variant_config
 from v1lib.tensors import prepare
 from v1lib.train import fit
@@ -59,6 +66,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--no-convergence", action="store_true")
     ap.add_argument("--data", help="dataset (default: the profile's)")
+    ap.add_argument("--float32-too", action="store_true",
+                    help="on CUDA, also train in float32 (without bfloat16 autocast)")
     args = ap.parse_args()
 
     prof = profiles.load(args.profile)
@@ -133,15 +142,30 @@ def main() -> None:
 
     if args.no_convergence:
         return
+    cuda = torch.device(device).type == "cuda"
+    runs = [("bfloat16 autocast" if cuda else "float32", contextlib.nullcontext)]
+    if cuda and args.float32_too:
+        runs.append(("float32", float32_only))
+    for name, precision in runs:
+        with precision():
+            converge(name, scans, tensors, model_cfg, train_cfg, device)
+
+
+def converge(name, scans, tensors, model_cfg, train_cfg, device) -> None:
+    """One full training run from the same initialisation, and its test scores."""
     model = build_model(tensors, model_cfg, 0).to(device)
     t0 = time.perf_counter()
     hist = fit(model, tensors, train_cfg, 0, show_progress=False)
     total = time.perf_counter() - t0
     best = float(hist.val_score.max())
     reached = hist.seconds.values[hist.val_score.values >= 0.95 * best][0]
-    print(f"convergence: {int(hist.attrs['epochs'])} epochs in {total:.0f} s "
-          f"({hist.attrs['stopped']}); best validation correlation {best:.3f}; "
-          f"95 % of it after {reached:.0f} s")
+    _, summary, _ = evaluate(model, tensors, scans)
+    fractions = ", ".join(f"{k.removesuffix('_fraction')} {v:.3f}" for k, v in summary.items()
+                          if k.endswith("ceiling_fraction"))
+    print(f"convergence ({name}): {int(hist.attrs['epochs'])} epochs in {total:.0f} s "
+          f"({hist.attrs['stopped']}); best validation correlation {best:.3f}, 95 % of it "
+          f"after {reached:.0f} s; test correlation {summary['single_trial_corr']:.3f}"
+          + (f"; fraction of {fractions}" if fractions else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -335,3 +335,23 @@ def test_batches_cover_each_pass_once_and_never_span_two_passes():
     assert torch.equal(batches[6], order[20:24])
     # one pass is one random order: the default epoch draws no more than it needs
     assert len(_sample_order(train, steps=3, batch_size=4, gen=gen)) == 10
+
+
+def test_bfloat16_on_cuda_only_and_float32_only_switches_it_off():
+    """Training on CUDA runs under bfloat16 autocast; the CPU never does;
+    ``float32_only`` (the benchmarks' float32 reference) turns it off inside its
+    block only, an exception included."""
+    import warnings
+
+    from v1lib.predict import autocast, float32_only
+
+    with warnings.catch_warnings():  # torch warns that CUDA is absent, where it is
+        warnings.simplefilter("ignore")
+        assert autocast("cuda").fast_dtype == torch.bfloat16
+        assert not autocast("cpu")._enabled
+        with pytest.raises(RuntimeError), float32_only():
+            inside = autocast("cuda")
+            raise RuntimeError
+        assert not inside._enabled and inside.fast_dtype != torch.bfloat16
+        assert autocast("cuda").fast_dtype == torch.bfloat16
+        assert autocast("cuda")._enabled == torch.cuda.is_available()

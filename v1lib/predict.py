@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .tensors import ScanTensors
+
+_BFLOAT16 = [True]  # False inside float32_only()
 
 
 def autocast(device):
     """bfloat16 autocast on CUDA; a no-op elsewhere (CPU runs stay in float32)."""
     dev = torch.device(device)
-    if dev.type == "cuda":
+    if dev.type == "cuda" and _BFLOAT16[0]:
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+    return torch.autocast(dev.type if dev.type == "cuda" else "cpu", enabled=False)
+
+
+@contextlib.contextmanager
+def float32_only():
+    """Inside the block, training and prediction on CUDA run in float32 too: the
+    reference against which the benchmarks measure what bfloat16 costs."""
+    _BFLOAT16[0] = False
+    try:
+        yield
+    finally:
+        _BFLOAT16[0] = True
 
 
 def samples_per_batch(d: ScanTensors, batch_size: int, budget: int = 2**21) -> int:
