@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 import yaml
 
@@ -376,6 +377,10 @@ def test_interrupted_simulation_resumes(tmp_path, monkeypatch):
     fresh = simulate_static(StaticConfig.from_dict(entry["config"]), 9, show_progress=False)
     for name in fresh:
         np.testing.assert_array_equal(scans[name].responses.values, fresh[name].responses.values)
+        # each scan says where its drives were computed, and so does the dataset's provenance
+        made_on = "cuda" if torch.cuda.is_available() else "cpu"
+        assert scans[name].attrs["sim_device"] == fresh[name].attrs["sim_device"] == made_on
+    assert {ds.attrs["device"] for ds in scans.values()} == {made_on}
 
 
 def test_cache_key_follows_resolved_config(monkeypatch, tmp_path):

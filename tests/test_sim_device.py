@@ -2,9 +2,11 @@
 input, so a simulation runs wherever its images are.
 
 On a machine without CUDA the device tests run on PyTorch's ``meta`` device,
-which computes shapes only and refuses to mix devices: a tensor made on the CPU
-inside a drive fails them as it would fail on a GPU. Where CUDA is present, a
-whole scan simulated on it matches the CPU's to float tolerance.
+which computes shapes only and refuses most mixtures of devices: a tensor made
+on the CPU and combined with the input in a drive fails them as it would on a
+GPU (not every one: ``meta.index_select`` takes a CPU index, CUDA does not).
+Where CUDA is present, whole scans of the three simulators made on it match the
+CPU's to float tolerance.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from v1lib.sim import static
+from v1lib.sim import freely_moving, static, video
 from v1lib.sim.temporal import TemporalConfig, VideoNeurons
 
 from .conftest import TINY
+from .test_freely_moving_sim import TINY as TINY_MOVING
+from .test_video_sim import TINY_VIDEO
 
 META = torch.device("meta")
 
@@ -52,11 +56,17 @@ def test_a_video_drive_stays_on_the_device_of_its_frames(pop):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_a_scan_simulated_on_cuda_matches_the_cpu():
-    cfg = static.StaticConfig.from_dict(TINY)
-    cpu = static.simulate_scan(cfg, 3, 0, show_progress=False, device="cpu")
-    gpu = static.simulate_scan(cfg, 3, 0, show_progress=False, device="cuda")
-    for var in ("gt_rate", "gt_stimulus_rate", "gt_stimulus_only_rate"):
+@pytest.mark.parametrize("module, config, rates", [
+    (static, static.StaticConfig.from_dict(TINY),
+     ("gt_rate", "gt_stimulus_rate", "gt_stimulus_only_rate")),
+    (video, video.VideoConfig.from_dict(TINY_VIDEO), ("gt_rate", "gt_stimulus_rate")),
+    (freely_moving, freely_moving.FreelyMovingConfig.from_dict(TINY_MOVING), ("gt_rate",)),
+], ids=["static", "video", "freely_moving"])
+def test_a_scan_simulated_on_cuda_matches_the_cpu(module, config, rates):
+    cpu = module.simulate_scan(config, 3, 0, show_progress=False, device="cpu")
+    gpu = module.simulate_scan(config, 3, 0, show_progress=False, device="cuda")
+    assert (cpu.attrs["sim_device"], gpu.attrs["sim_device"]) == ("cpu", "cuda")
+    for var in rates:
         a, b = cpu[var].values, gpu[var].values
         ok = np.isfinite(a)
         np.testing.assert_allclose(b[ok], a[ok], rtol=1e-3, atol=1e-4 * np.abs(a[ok]).max())

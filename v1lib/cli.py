@@ -63,7 +63,7 @@ def _simulate(args) -> int:
     }[args.kind]
     cfg = config_class.from_dict(config, source=str(args.config or "defaults"))
     scans = simulate(cfg, args.seed, show_progress=not args.quiet, **on)
-    prov = provenance(config=cfg, seed=args.seed)
+    prov = provenance(config=cfg, seed=args.seed, device=on.get("device", "cpu"))
     save_scans(scans, out, attrs={"dataset": out.stem, **netcdf_attrs(prov)})
     if args.kind == "objects":
         ds = scans["objects"]

@@ -88,14 +88,16 @@ def _make_simulated(name: str, entry: dict, path: Path, show_progress: bool) -> 
     one_by_one = parallel.workers(device, jobs=len(todo)) == 1
 
     def make(i, scan):  # scans are independent: on a CPU, several are simulated at once
-        save_scans({scan: simulate(i, show_progress and one_by_one, device)}, parts / f"{scan}.nc")
+        # "auto": each job picks its device where it runs (a Dask worker may have no GPU)
+        save_scans({scan: simulate(i, show_progress and one_by_one, "auto")}, parts / f"{scan}.nc")
 
     if todo:
         parallel.run_jobs(make, todo, device=device, desc=f"simulating {name}", unit="scan",
                           show_progress=show_progress)
     scans = {k: v for scan in names for k, v in load_scans(parts / f"{scan}.nc",
                                                             validate=False).items()}
-    prov = provenance(config=cfg, seed=seed)
+    made_on = sorted({ds.attrs.get("sim_device", "cpu") for ds in scans.values()})
+    prov = provenance(config=cfg, seed=seed, device="+".join(made_on))
     save_scans(scans, path, attrs={"dataset": name, **netcdf_attrs(prov)})
     for part in parts.glob("*.nc"):
         part.unlink()

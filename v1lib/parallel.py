@@ -6,8 +6,8 @@ two fits on one thread each finish in about 65 % of the time of the two one
 after the other. So a sweep runs its jobs in worker processes, one thread each,
 as many at once as :func:`workers` says.
 
-Every job runs on one thread whether it runs in a worker or in the calling
-process, so its result does not depend on the number of workers: the order of
+On a CPU every job runs on one thread whether it runs in a worker or in the
+calling process, so its result does not depend on the number of workers: the order of
 floating-point sums, which the thread count changes, is the same. Workers are
 forked, so they see the calling process's data (the scans) without copying, and
 only a job's arguments and result cross between processes. On a GPU, jobs run
@@ -76,7 +76,7 @@ def _run_one(index: int):
 
 def run_jobs(fn: Callable, jobs: Sequence[tuple], device="cpu", desc: str = "jobs",
              unit: str = "model", show_progress: bool = True) -> list:
-    """``[fn(*job) for job in jobs]``, each on one thread; on a CPU, up to
+    """``[fn(*job) for job in jobs]``; on a CPU, each on one thread and up to
     :func:`workers` jobs at once in forked processes (``fn`` may be a closure;
     its results must pickle).
 
@@ -92,8 +92,9 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], device="cpu", desc: str = "job
         return cluster.run_jobs(fn, jobs, spec, desc=desc, unit=unit, show_progress=show_progress,
                                 local_workers=workers("cpu"))
     n = workers(device, len(jobs))
-    if n == 1:
-        with threads(1):
+    if n == 1:  # one thread each on a CPU; on a GPU the jobs' CPU work keeps every core
+        cpu = torch.device(device).type == "cpu"
+        with threads(1) if cpu else contextlib.nullcontext():
             return [fn(*job) for job in progress(jobs, desc=desc, unit=unit,
                                                  disable=not show_progress)]
     if _TASK is not None:

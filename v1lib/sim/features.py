@@ -123,7 +123,7 @@ class FeatureBank:
         """Centre-surround luminance contrast (B, 1, H, W), in Weber units: positive
         where the centre is brighter than its surround (ON), negative where darker."""
         x = (images.float() - 127.5) / 127.5
-        return self._blur(x[:, None], self._dog, self.canvas, self.config.pad)
+        return self._blur(x[:, None], self._on("_dog", x.device), self.canvas, self.config.pad)
 
     def calibrate(self, n_images: int = 128, seed: int = 12345) -> None:
         """Fix the semi-saturation constant of each scale from reference images."""
@@ -137,15 +137,26 @@ class FeatureBank:
         S, O = len(self.config.sf_cpd), self.config.n_orientations
         e = energy.view(len(imgs), S, O, *energy.shape[-2:])
         self._scale = e.mean(dim=2).flatten(2).median(dim=2).values.median(dim=0).values
+        self.__dict__.pop("_copies", None)  # copies on other devices of the old scale
 
     # -- computation ---------------------------------------------------------
+    def _on(self, name: str, device) -> torch.Tensor:
+        """The bank's tensor ``name`` on ``device``: copied there once, not per batch."""
+        t = getattr(self, name)
+        if t.device == torch.device(device):
+            return t
+        copies = self.__dict__.setdefault("_copies", {})
+        if (name, str(device)) not in copies:
+            copies[name, str(device)] = t.to(device)
+        return copies[name, str(device)]
+
     def filter(self, images: torch.Tensor) -> torch.Tensor:
         """Complex Gabor responses (B, S*O, H, W): real = even, imag = odd."""
         c, (h, w), (H, W) = self.config, self.shape, self.canvas
         x = (images.float() - 127.5) / 127.5  # Weber contrast against mid grey
         canvas = x.new_zeros(len(x), H, W)
         canvas[:, c.pad : c.pad + h, c.pad : c.pad + w] = x
-        spec = torch.fft.fft2(canvas)[:, None] * self._gabor[None].to(x.device)
+        spec = torch.fft.fft2(canvas)[:, None] * self._on("_gabor", x.device)[None]
         out = torch.fft.ifft2(spec)
         return out[..., c.pad : c.pad + h, c.pad : c.pad + w]
 
@@ -178,11 +189,12 @@ class FeatureBank:
         S, O = len(c.sf_cpd), c.n_orientations
         B, _, h, w = z.shape
         energy = (z.real**2 + z.imag**2).view(B, S, O, h, w)
-        scale = self._scale.to(energy.device).view(1, S, 1, 1, 1)
-        pooled = self._blur(energy.mean(dim=2), self._pool, self.canvas, c.pad)
+        scale = self._on("_scale", energy.device).view(1, S, 1, 1, 1)
+        pooled = self._blur(energy.mean(dim=2), self._on("_pool", energy.device), self.canvas, c.pad)
         small = F.avg_pool2d(energy.view(B, S * O, h, w), 2, ceil_mode=True)
-        surround = self._blur(small.view(B, S, O, *small.shape[-2:]), self._surround[:, None],
-                              self.half_canvas, c.pad // 2)
+        surround = self._blur(small.view(B, S, O, *small.shape[-2:]),
+                              self._on("_surround", energy.device)[:, None], self.half_canvas,
+                              c.pad // 2)
         surround = F.interpolate(surround.view(B, S * O, *small.shape[-2:]), size=(h, w),
                                  mode="bilinear", align_corners=False).view(B, S, O, h, w)
         denom = scale + pooled[:, :, None] + c.surround_weight * surround

@@ -252,6 +252,7 @@ def simulate_scan(config: FreelyMovingConfig, seed: int, index: int,
     """Session ``index`` of :func:`simulate_freely_moving`, on its own (same result)."""
     if not 0 <= index < config.n_animals:
         raise ValueError(f"session index {index} out of range for n_animals={config.n_animals}")
+    device = pick_device(device)
     torch.manual_seed(seed)
     c, name = config, scan_names(config, seed)[index]
     arena = make_arena(c, seed)
@@ -262,7 +263,7 @@ def simulate_scan(config: FreelyMovingConfig, seed: int, index: int,
                              motion.roll)).astype(np.uint8)
     shift, rotation = retinal_effects(c, motion.eye_theta, motion.eye_phi, motion.torsion)
     drive = drives(mn, frames, shift, rotation, name, show_progress,
-                   device=pick_device(device))
+                   device=device)
     behavior = behavior_matrix(motion)
     state = _latent_state(c.n_bins, c.bin_s, rng)
     seen, acting = delayed(drive, c.latency_bins), delayed(behavior, c.latency_bins)
@@ -273,7 +274,7 @@ def simulate_scan(config: FreelyMovingConfig, seed: int, index: int,
     counts = rng.poisson(rates["rate"]).astype(np.float32)
     ds = dataset(c, mn, name, frames, counts, behavior, rates, motion, shift, rotation, state)
     ds.attrs.update(sim_config=canonical_json(c.to_dict()), sim_seed=int(seed),
-                    sim_version=SIMULATOR_VERSION)
+                    sim_version=SIMULATOR_VERSION, sim_device=torch.device(device).type)
     return ds
 
 

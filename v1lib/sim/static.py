@@ -7,7 +7,8 @@ photographs are shared (:mod:`v1lib.sim.photographs`).
 
 ``simulate_static(config, seed)`` returns one :class:`xarray.Dataset` per scan in
 the static schema (:mod:`v1lib.data.static`), with the ground truth in ``gt_*``
-variables. The result depends only on ``(config, seed)``. A simulated scan
+variables. The result depends only on ``(config, seed)``, bit for bit on a
+CPU (on a GPU, the same to float tolerance: see :func:`simulate_static`). A simulated scan
 records its configuration and seed, so :func:`populations_of` rebuilds its
 ground-truth neurons, and :func:`responder` turns them into a
 :class:`~v1lib.probes.Responder` for the same probes a trained model gets.
@@ -164,6 +165,7 @@ def simulate_scan(config: StaticConfig, seed: int, index: int,
     """Scan ``index`` of :func:`simulate_static`, on its own (same result)."""
     if not 0 <= index < config.n_animals:
         raise ValueError(f"scan index {index} out of range for n_animals={config.n_animals}")
+    device = pick_device(device)
     torch.manual_seed(seed)
     bank = feature_bank(config)
     pop_stream = np.random.SeedSequence(seed).spawn(config.n_animals)[index]
@@ -171,10 +173,11 @@ def simulate_scan(config: StaticConfig, seed: int, index: int,
     name = scan_names(config, seed)[index]
     stream = np.random.SeedSequence([seed, 1]).spawn(config.n_animals)[index]
     ds = _simulate_scan(config, pop, name, np.random.default_rng(stream), show_progress,
-                        training_scenes(config, index), pick_device(device))
+                        training_scenes(config, index), device)
     # enough to rebuild the ground-truth populations (populations_of)
     ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed),
-                    sim_version=SIMULATOR_VERSION, photo_part=photo_part(config, index))
+                    sim_version=SIMULATOR_VERSION, photo_part=photo_part(config, index),
+                    sim_device=torch.device(device).type)
     return ds
 
 

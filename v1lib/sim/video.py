@@ -143,6 +143,7 @@ def simulate_scan(config: VideoConfig, seed: int, index: int,
     """Scan ``index`` of :func:`simulate_video`, on its own (same result)."""
     if not 0 <= index < config.n_animals:
         raise ValueError(f"scan index {index} out of range for n_animals={config.n_animals}")
+    device = pick_device(device)
     torch.manual_seed(seed)
     vn = neurons(config, seed, index)
     name = scan_names(config, seed)[index]
@@ -150,9 +151,10 @@ def simulate_scan(config: VideoConfig, seed: int, index: int,
     part = (config.first_photo_part + index) % config.photo_parts
     clips, tiers = _clips(config, rng, training_parts(config.photo_parts)[part])
     order = _order(config, tiers, rng)
-    ds = _simulate(config, vn, clips, tiers, order, rng, name, show_progress, pick_device(device))
+    ds = _simulate(config, vn, clips, tiers, order, rng, name, show_progress, device)
     ds.attrs.update(sim_config=canonical_json(config.to_dict()), sim_seed=int(seed),
-                    sim_version=SIMULATOR_VERSION, photo_part=part)
+                    sim_version=SIMULATOR_VERSION, photo_part=part,
+                    sim_device=torch.device(device).type)
     return ds
 
 
